@@ -1,0 +1,20 @@
+"""pyspb: photon blockade in a Kerr whispering-gallery resonator with backscattering and a nanotip.
+
+Build a grid of model inputs (:class:`Device` or your own Dataset), :func:`solve` it for the
+exact steady state of the truncated two-mode model, get labelled xarray results, and
+:func:`save` them as NetCDF.  See SPEC.md for the model and the parameter mapping.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("pyspb")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+from .device import Device
+from .grid import rate_grid
+from .io import load, save
+from .solve import solve
+
+__all__ = ["__version__", "Device", "load", "rate_grid", "save", "solve"]

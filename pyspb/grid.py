@@ -1,0 +1,108 @@
+"""Model-input grids: checking a Dataset of rates and flattening it to arrays of points.
+
+The inputs of :func:`pyspb.solve` are an :class:`xarray.Dataset` with variables ``Delta``,
+``chi``, ``xi``, ``gamma`` and either a complex ``J`` or ``J_re`` (and optionally ``J_im``),
+as scalars or arrays over any shared dims.  :func:`flatten_inputs` checks them and returns
+the broadcast template and the flat arrays the backends work on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["MODEL_INPUTS", "flatten_inputs", "rate_grid"]
+
+#: real model inputs besides J
+MODEL_INPUTS = ("Delta", "chi", "xi", "gamma")
+
+
+def _real_variable(inputs: xr.Dataset, name: str) -> xr.DataArray:
+    var = inputs[name]
+    if not (np.issubdtype(var.dtype, np.number) or var.dtype == bool) or var.dtype == bool:
+        raise TypeError(f"input {name!r} must be numeric, got dtype {var.dtype}")
+    if np.iscomplexobj(var.values):
+        if np.any(np.imag(var.values) != 0):
+            raise TypeError(f"input {name!r} must be real, got complex values")
+        var = var.real
+    return var.astype(float)
+
+
+def flatten_inputs(inputs: xr.Dataset) -> tuple[xr.DataArray, dict[str, np.ndarray]]:
+    """Check the model inputs and broadcast them to flat arrays.
+
+    Returns
+    -------
+    template : DataArray
+        Zeros with the broadcast dims and the inputs' coords, to shape results.
+    flat : dict
+        ``Delta, J, chi, xi, gamma`` as 1-d arrays (``J`` complex), in the template's
+        C order.
+
+    Raises
+    ------
+    TypeError
+        If ``inputs`` is not a Dataset, or a variable is missing or not numeric.
+    ValueError
+        For NaN or infinite values, ``gamma <= 0``, ``xi < 0``.
+    """
+    if not isinstance(inputs, xr.Dataset):
+        raise TypeError(
+            f"inputs must be an xarray.Dataset with variables {', '.join(MODEL_INPUTS)} and J "
+            f"(or J_re, J_im), got {type(inputs).__name__}; pyspb.Device().rates() builds one"
+        )
+    has_J = "J" in inputs
+    missing = [name for name in MODEL_INPUTS if name not in inputs]
+    if not has_J and "J_re" not in inputs:
+        missing.append("J (or J_re and J_im)")
+    if missing:
+        raise TypeError(f"inputs lack the variable(s) {', '.join(missing)}; see SPEC section 1")
+    if has_J and ("J_re" in inputs or "J_im" in inputs):
+        raise ValueError("inputs have both J and J_re/J_im: give the coupling one way only")
+    real = {name: _real_variable(inputs, name) for name in MODEL_INPUTS}
+    if has_J:
+        J = inputs["J"]
+        if not np.issubdtype(J.dtype, np.number) or J.dtype == bool:
+            raise TypeError(f"input 'J' must be numeric, got dtype {J.dtype}")
+        J = J.astype(complex)
+    else:
+        J = _real_variable(inputs, "J_re") + 1j * (
+            _real_variable(inputs, "J_im") if "J_im" in inputs else 0.0
+        )
+    arrays = dict(real, J=J)
+    for name, var in arrays.items():
+        bad = ~np.isfinite(var.values)
+        if np.any(bad):
+            raise ValueError(f"input {name!r} has {int(bad.sum())} NaN or infinite value(s)")
+    if np.any(real["gamma"].values <= 0):
+        raise ValueError("gamma must be > 0 everywhere (it is the loss rate of each mode)")
+    if np.any(real["xi"].values < 0):
+        raise ValueError(
+            "xi must be >= 0: it is the drive amplitude (a drive phase of pi is the same as "
+            "xi > 0 with J -> -J)"
+        )
+    broadcast = xr.broadcast(*arrays.values())
+    template = xr.zeros_like(broadcast[0], dtype=float)
+    template.attrs = {}
+    template.name = None
+    flat = {name: np.ascontiguousarray(var.values).ravel() for name, var in zip(arrays, broadcast)}
+    return template, flat
+
+
+def rate_grid(**values) -> xr.Dataset:
+    """A Dataset of model inputs; 1-d array values become dims with coords.
+
+    Example: ``rate_grid(Delta=np.linspace(-1, 1, 5), J=0.4, chi=1.6, xi=0.06, gamma=0.24)``.
+    """
+    from .attributes import annotate
+
+    ds = xr.Dataset()
+    for name, value in values.items():
+        value = np.asarray(value)
+        if value.ndim == 0:
+            ds[name] = xr.DataArray(value)
+        elif value.ndim == 1:
+            ds[name] = xr.DataArray(value, dims=name, coords={name: value})
+        else:
+            raise ValueError(f"{name!r}: give a scalar or a 1-d array, got {value.ndim} dims")
+    return annotate(ds)

@@ -1,0 +1,68 @@
+"""Observables from joint photon-number probabilities (plain arrays, backend independent).
+
+Every backend returns ``P[k, n_cw, n_ccw]``; everything at zero delay follows from it:
+``<a^dagger^n a^n> = sum_m m! / (m - n)! p(m)`` over the mode's marginal ``p``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["EMPTY_MODE_THRESHOLD", "factorial_moments", "correlations", "truncation_error"]
+
+#: a mode whose mean photon number is below this fraction of the total is "empty":
+#: its g^(n) is 0/0 and is reported as NaN
+EMPTY_MODE_THRESHOLD = 1e-10
+
+#: highest correlation order reported
+MAX_ORDER = 4
+
+
+def factorial_moments(marginal: np.ndarray, order: int = MAX_ORDER) -> np.ndarray:
+    """``<a^dagger^k a^k>`` for k = 1..order from marginals of shape (npts, cutoff + 1)."""
+    n = np.arange(marginal.shape[-1], dtype=float)
+    weight = np.ones_like(n)
+    moments = []
+    for k in range(order):
+        weight = weight * np.clip(n - k, 0, None)
+        moments.append(marginal @ weight)
+    return np.stack(moments, axis=-1)
+
+
+def correlations(P: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean photon numbers and g^(n)(0), n = 2..4, of both modes.
+
+    Parameters
+    ----------
+    P : ndarray, shape (npts, cutoff + 1, cutoff + 1)
+        Joint photon-number probabilities.
+
+    Returns
+    -------
+    dict
+        ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw`` as arrays of shape
+        (npts,).  g^(n) is NaN where the mode is empty (see :data:`EMPTY_MODE_THRESHOLD`)
+        and where ``n > cutoff`` (the truncated model cannot hold n photons in one mode).
+    """
+    cutoff = P.shape[-1] - 1
+    marginals = {"cw": P.sum(axis=2), "ccw": P.sum(axis=1)}
+    moments = {mode: factorial_moments(m) for mode, m in marginals.items()}
+    total = moments["cw"][:, 0] + moments["ccw"][:, 0]
+    out = {}
+    for mode, m in moments.items():
+        N = m[:, 0]
+        out[f"N_{mode}"] = N
+        empty = N <= EMPTY_MODE_THRESHOLD * total
+        safe_N = np.where(empty, 1.0, N)
+        for order in range(2, MAX_ORDER + 1):
+            g = m[:, order - 1] / safe_N**order
+            g[empty] = np.nan
+            if order > cutoff:
+                g[:] = np.nan
+            out[f"g{order}_{mode}"] = g
+    return out
+
+
+def truncation_error(P: np.ndarray) -> np.ndarray:
+    """Population of the top Fock level of either mode, shape (npts,)."""
+    return P[:, -1, :].sum(axis=1) + P[:, :, -1].sum(axis=1) - P[:, -1, -1]
