@@ -33,7 +33,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse.linalg as spla
+from scipy.linalg.lapack import ztrsyl as trsyl
 from threadpoolctl import threadpool_limits
 
 from ..model import ExcitationBasis, excitation_basis, liouvillian
@@ -48,6 +50,8 @@ RESTART = 20
 MAX_RESTARTS = 5
 #: weight refinements (passes) at most
 MAX_PASSES = 4
+#: eigenvector-basis condition number above which a point uses the Schur form of H_eff
+SCHUR_CONDITION = 1e8
 #: working memory of one batch of points, in bytes
 BATCH_BYTES = 256 * 2**20
 #: smallest weight used for an excitation level
@@ -137,6 +141,14 @@ class _GradedSystem:
         omega, self.W = np.linalg.eig(H)
         self.W_inv = np.linalg.inv(self.W)
         self.denominator = -1j * (omega[:, :, None] - np.conj(omega)[:, None, :])
+        # Where H_eff is close to defective (e.g. chi = 0, where its eigenvalues are
+        # degenerate and its eigenvectors nearly parallel) the eigenvector basis is useless;
+        # those points use the Schur form (Bartels-Stewart), backward stable everywhere.
+        condition = np.linalg.norm(self.W, axis=(1, 2)) * np.linalg.norm(self.W_inv, axis=(1, 2))
+        self.schur = {}
+        for k in np.flatnonzero(~(condition < SCHUR_CONDITION)):
+            T, Z = scipy.linalg.schur(H[k], output="complex")
+            self.schur[int(k)] = (T, Z)
 
     def _sandwich(self, A, x: np.ndarray) -> np.ndarray:
         """``A @ x[n] @ A.T`` for every point n, with one sparse product per side."""
@@ -154,10 +166,16 @@ class _GradedSystem:
         return -1j * (self.H @ x - x @ np.conj(np.swapaxes(self.H, 1, 2)))
 
     def no_jump_inverse(self, y: np.ndarray) -> np.ndarray:
-        """Graded ``S^-1 y`` through the eigen-decomposition of H_eff."""
+        """Graded ``S^-1 y`` through the eigen-decomposition (or Schur form) of H_eff."""
         W, W_inv = self.W, self.W_inv
         z = (W_inv @ y @ np.conj(np.swapaxes(W_inv, 1, 2))) / self.denominator
-        return W @ z @ np.conj(np.swapaxes(W, 1, 2))
+        x = W @ z @ np.conj(np.swapaxes(W, 1, 2))
+        for k, (T, Z) in self.schur.items():
+            # S x = y  <=>  T x' - x' T^H = i Z^H y Z  with  x = Z x' Z^H
+            c = 1j * (np.conj(Z.T) @ y[k] @ Z)
+            solution, scale, info = trsyl(T, T, c, trana="N", tranb="C", isgn=-1)
+            x[k] = Z @ (solution / scale) @ np.conj(Z.T)
+        return x
 
     def preconditioned(self, z: np.ndarray) -> np.ndarray:
         """``A S^-1 z``: ``L S^-1 z`` with the vacuum equation replaced by ``(S^-1 z)_00``.
@@ -186,7 +204,9 @@ class _GradedSystem:
         sub.__dict__.update(self.__dict__)
         for name in ("gamma", "ratios", "weights", "r_outer", "H", "W", "W_inv", "denominator"):
             setattr(sub, name, getattr(self, name)[keep])
-        sub.npts = int(np.count_nonzero(keep)) if keep.dtype == bool else keep.size
+        sub.npts = keep.size
+        position = {int(k): i for i, k in enumerate(keep)}
+        sub.schur = {position[k]: v for k, v in self.schur.items() if k in position}
         return sub
 
 
@@ -296,7 +316,7 @@ def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: fl
         # 1e-7 of its own population or of the 4-photon level that g4 needs (levels
         # beyond 4 photons only enter the observables through their sum).
         P = _level_populations(rho[todo], basis.K, levels)
-        P /= P[:, :1]
+        P /= np.where(P[:, :1] > 0, P[:, :1], 1.0)
         reference = np.maximum(P, P[:, np.minimum(np.arange(levels), 4)])
         resolved = tolerance * system.weights**2 <= 1e-7 * reference
         measured = np.sqrt(np.maximum(P, WEIGHT_FLOOR**2))

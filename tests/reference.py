@@ -1,0 +1,69 @@
+"""Independent references for the tests: QuTiP and the exact single-mode Kerr solution."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+
+def qutip_state(Delta, J, chi, xi, gamma, cutoff):
+    """Steady state from QuTiP 5 (method "direct"), as a dense Fock-basis matrix.
+
+    The basis order is QuTiP's tensor(cw, ccw), i.e. index n_cw * (cutoff + 1) + n_ccw,
+    the same as pyspb's.
+    """
+    import qutip
+
+    a = qutip.destroy(cutoff + 1)
+    eye = qutip.qeye(cutoff + 1)
+    a1, a2 = qutip.tensor(a, eye), qutip.tensor(eye, a)
+    n1, n2 = a1.dag() * a1, a2.dag() * a2
+    H = (
+        Delta * (n1 + n2)
+        + J * a1.dag() * a2
+        + np.conj(J) * a2.dag() * a1
+        + chi * (a1.dag() * a1.dag() * a1 * a1 + a2.dag() * a2.dag() * a2 * a2)
+        + 2 * chi * n1 * n2
+        + xi * (a1.dag() + a1)
+    )
+    rho = qutip.steadystate(H, [np.sqrt(gamma) * a1, np.sqrt(gamma) * a2], method="direct")
+    return rho.full()
+
+
+def kerr_moments(Delta, chi, xi, gamma, orders=4, dps=40):
+    """Exact <a^dagger^j a^j>, j = 1..orders, of the driven single-mode Kerr oscillator.
+
+    H = Delta a^dagger a + chi a^dagger^2 a^2 + xi (a^dagger + a), loss rate gamma, in the
+    limit of no truncation (Drummond and Walls, J. Phys. A 13, 725 (1980)):
+    <a^dagger^j a^j> = |xi/chi|^(2j) |Gamma(c)|^2 / |Gamma(c + j)|^2
+                       0F2(c + j, c* + j; 2 |xi/chi|^2) / 0F2(c, c*; 2 |xi/chi|^2),
+    with c = (Delta - i gamma / 2) / chi.  Evaluated with mpmath at ``dps`` digits.
+    """
+    with mpmath.workdps(dps):
+        c = mpmath.mpc(Delta, -gamma / 2) / chi
+        ratio = abs(mpmath.mpf(xi) / chi) ** 2
+        x = 2 * ratio
+        base = mpmath.hyper([], [c, mpmath.conj(c)], x)
+        moments = []
+        for j in range(1, orders + 1):
+            value = (
+                ratio**j
+                * abs(mpmath.gamma(c)) ** 2
+                / abs(mpmath.gamma(c + j)) ** 2
+                * mpmath.hyper([], [c + j, mpmath.conj(c + j)], x)
+                / base
+            )
+            moments.append(float(mpmath.re(value)))
+    return np.array(moments)
+
+
+def paper_points():
+    """A few points of the paper's device (ideal, no tip, tip at (0.35, 0.27) um)."""
+    import pyspb
+
+    dev = pyspb.Device()
+    return {
+        "ideal": dev.rates(J0=0.0, tip=False),
+        "no_tip": dev.rates(tip=False),
+        "tip": dev.rates(),
+    }

@@ -1,0 +1,151 @@
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import kerr_moments, qutip_state
+
+from pyspb.backends import native
+from pyspb.model import liouvillian
+from pyspb.observables import correlations
+
+
+def populations(Delta, J, chi, xi, gamma, cutoff, **kwargs):
+    args = [np.atleast_1d(np.asarray(v)) for v in (Delta, J, chi, xi, gamma)]
+    return native.steady_state_populations(*args, cutoff=cutoff, **kwargs)
+
+
+def random_points(n, seed):
+    rng = np.random.default_rng(seed)
+    gamma = rng.uniform(0.2, 2.0, n)
+    return (
+        rng.uniform(-2, 2, n) * gamma,
+        (rng.uniform(0, 1.5, n) * np.exp(2j * np.pi * rng.uniform(size=n))) * gamma,
+        rng.uniform(0.05, 5, n) * gamma,
+        rng.uniform(0.01, 0.6, n) * gamma,
+        gamma,
+    )
+
+
+@pytest.mark.parametrize("cutoff", [2, 3, 4, 5])
+def test_density_matrix_matches_qutip_on_random_points(cutoff):
+    points = random_points(4, seed=cutoff)
+    rho = native.steady_state_density_matrices(*points, cutoff=cutoff)
+    for k in range(4):
+        reference = qutip_state(*(p[k] for p in points), cutoff)
+        np.testing.assert_allclose(rho[k], reference, atol=1e-10, rtol=0)
+
+
+def test_populations_match_qutip_relatively_on_random_points():
+    cutoff = 4
+    points = random_points(6, seed=11)
+    P = native.steady_state_populations(*points, cutoff=cutoff)
+    for k in range(6):
+        reference = np.diag(qutip_state(*(p[k] for p in points), cutoff)).real.reshape(cutoff + 1, -1)
+        big = reference > 1e-8  # where QuTiP's own absolute error is negligible
+        np.testing.assert_allclose(P[k][big], reference[big], rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "Delta, chi, xi, gamma",
+    [
+        (0.0, 1.5831, 0.061587, 0.24305),  # the paper's ideal cavity
+        (0.3, 0.5, 0.4, 1.0),
+        (-0.7, 0.2, 0.8, 1.0),  # strongly driven, several photons
+        (0.0, 3.0, 0.05, 0.24),  # deep blockade: <a+^4 a^4> ~ 1e-13
+    ],
+)
+def test_single_mode_limit_matches_exact_kerr_solution(Delta, chi, xi, gamma):
+    """J = 0: the cw mode is the driven Kerr oscillator, whose steady state is known exactly."""
+    cutoff = 16
+    P = populations(Delta, 0j, chi, xi, gamma, cutoff)
+    exact = kerr_moments(Delta, chi, xi, gamma)
+    marginal = P.sum(axis=2)[0]
+    n = np.arange(cutoff + 1.0)
+    moments = [np.sum(marginal * np.prod([np.clip(n - j, 0, None) for j in range(k)], axis=0)) for k in range(1, 5)]
+    np.testing.assert_allclose(moments, exact, rtol=1e-8)
+    # the ccw mode stays empty
+    assert P[0, :, 1:].sum() < 1e-15 * P[0, 1:, :].sum()
+
+
+def test_deep_blockade_case_really_is_deep():
+    exact = kerr_moments(0.0, 3.0, 0.05, 0.24)
+    assert exact[3] < 1e-12  # the regime the accuracy requirement speaks of
+
+
+def test_extended_precision_solution_at_small_cutoff():
+    """Solve the vacuum-fixed Liouvillian in 50-digit arithmetic and compare every population."""
+    cutoff = 2
+    Delta, J, chi, xi, gamma = 0.05, 0.3 - 0.2j, 4.0, 0.03, 0.3
+    L = liouvillian(Delta, J, chi, xi, gamma, cutoff).toarray()
+    d = (cutoff + 1) ** 2
+    with mpmath.workdps(50):
+        A = mpmath.matrix(L[1:, 1:].tolist())
+        b = mpmath.matrix((-L[1:, 0]).tolist())
+        x = mpmath.lu_solve(A, b)
+        rho = [mpmath.mpf(1)] + [x[i] for i in range(d * d - 1)]
+        diag = [mpmath.re(rho[i * d + i]) for i in range(d)]
+        total = sum(diag)
+        exact = np.array([float(v / total) for v in diag])
+    P = populations(Delta, J, chi, xi, gamma, cutoff).ravel()
+    assert exact.min() < 1e-9  # two-photon populations are tiny here
+    np.testing.assert_allclose(P, exact, rtol=1e-9)
+
+
+def test_zero_kerr_gives_coherent_state():
+    """chi = 0: both modes are linear; the state is a product of coherent states."""
+    Delta, J, xi, gamma = 0.2, 0.35 + 0.1j, 0.3, 0.8
+    P = populations(Delta, J, 0.0, xi, gamma, cutoff=14)
+    c = correlations(P)
+    # linear amplitudes: 0 = -(i Delta + gamma/2) a1 - i J a2 - i xi, 0 = -(i Delta + gamma/2) a2 - i J* a1
+    M = np.array([[1j * Delta + gamma / 2, 1j * J], [1j * np.conj(J), 1j * Delta + gamma / 2]])
+    alpha = np.linalg.solve(M, [-1j * xi, 0.0])
+    assert c["N_cw"][0] == pytest.approx(abs(alpha[0]) ** 2, rel=1e-9)
+    assert c["N_ccw"][0] == pytest.approx(abs(alpha[1]) ** 2, rel=1e-9)
+    for order in (2, 3, 4):
+        assert c[f"g{order}_cw"][0] == pytest.approx(1.0, abs=1e-8)
+        assert c[f"g{order}_ccw"][0] == pytest.approx(1.0, abs=1e-8)
+
+
+def test_no_drive_gives_vacuum():
+    P = populations(0.1, 0.2j, 1.0, 0.0, 0.5, cutoff=3)
+    assert P[0, 0, 0] == 1.0 and P.sum() == 1.0
+
+
+def test_sparse_lu_fallback_agrees_with_krylov_path(monkeypatch):
+    points = random_points(3, seed=5)
+    fast = native.steady_state_populations(*points, cutoff=4)
+    monkeypatch.setattr(native, "MAX_RESTARTS", 0)  # GMRES does nothing: every point falls back
+    slow = native.steady_state_populations(*points, cutoff=4)
+    np.testing.assert_allclose(fast, slow, rtol=1e-8, atol=1e-16)
+
+
+def test_batches_and_threads_do_not_change_results(monkeypatch):
+    points = random_points(9, seed=3)
+    together = native.steady_state_populations(*points, cutoff=3)
+    monkeypatch.setattr(native, "BATCH_BYTES", 1)  # one point per batch
+    apart = native.steady_state_populations(*points, cutoff=3)
+    np.testing.assert_allclose(together, apart, rtol=1e-9, atol=1e-18)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    Delta=st.floats(-3, 3),
+    J_abs=st.floats(0, 2),
+    J_arg=st.floats(0, 2 * np.pi),
+    chi=st.floats(-3, 5),
+    xi=st.floats(0, 1.2),
+    gamma=st.floats(0.05, 3),
+    cutoff=st.integers(1, 4),
+)
+def test_steady_state_is_a_density_matrix(Delta, J_abs, J_arg, chi, xi, gamma, cutoff):
+    J = J_abs * np.exp(1j * J_arg)
+    rho = native.steady_state_density_matrices(
+        np.array([Delta]), np.array([J]), np.array([chi]), np.array([xi]), np.array([gamma]), cutoff=cutoff
+    )[0]
+    assert abs(np.trace(rho) - 1) < 1e-12
+    np.testing.assert_allclose(rho, rho.conj().T, atol=1e-12)
+    assert np.linalg.eigvalsh(0.5 * (rho + rho.conj().T)).min() > -1e-12
+    # and it is stationary
+    L = liouvillian(Delta, J, chi, xi, gamma, cutoff)
+    assert np.abs(L @ rho.ravel()).max() < 1e-10 * max(1.0, abs(Delta), abs(chi), xi, gamma, J_abs)
