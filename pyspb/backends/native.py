@@ -110,8 +110,14 @@ def steady_state_density_matrices(
 def fock_from_excitation(basis: ExcitationBasis, J: np.ndarray) -> np.ndarray:
     """Unitaries ``U = diag(exp(i arg J n_cw)) V`` taking excitation-basis vectors to Fock."""
     n_cw = np.repeat(np.arange(basis.cutoff + 1), basis.cutoff + 1)
-    phase = np.exp(1j * np.angle(J)[:, None] * n_cw[None, :])
+    phase = coupling_phase(J)[:, None] ** n_cw[None, :]
     return phase[:, :, None] * basis.V.toarray()[None, :, :]
+
+
+def coupling_phase(J: np.ndarray) -> np.ndarray:
+    """``exp(i arg J)``, and 1 where J = 0 (whatever the sign of its zeros)."""
+    magnitude = np.abs(J)
+    return np.where(magnitude > 0, J / np.where(magnitude > 0, magnitude, 1.0), 1.0)
 
 
 class _GradedSystem:
@@ -132,7 +138,7 @@ class _GradedSystem:
         r = ratios[:, K]  # ratio of the level of each basis vector, shape (npts, d)
         self.r_outer = r[:, :, None] * r[:, None, :]
         energy = Delta[:, None] * K + chi[:, None] * (K * (K - 1)) + np.abs(J)[:, None] * basis.hopping
-        phase = np.exp(1j * np.angle(J))[:, None, None]
+        phase = coupling_phase(J)[:, None, None]
         lower = basis.A1.toarray()[None, :, :] * r[:, None, :]
         raise_ = basis.A1.T.toarray()[None, :, :] / r[:, :, None]
         H = xi[:, None, None] * (phase * lower + np.conj(phase) * raise_)

@@ -1,0 +1,136 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import pyspb
+from pyspb.backends import native
+
+
+def grid():
+    return pyspb.rate_grid(
+        Delta=np.array([-0.1, 0.0, 0.2]),
+        chi=np.array([0.5, 1.5]),
+        J_re=0.3,
+        J_im=-0.1,
+        xi=0.06,
+        gamma=0.25,
+    )
+
+
+def test_result_has_inputs_dims_coords_units_and_provenance():
+    inputs = grid()
+    out = pyspb.solve(inputs, cutoff=4)
+    assert dict(out.sizes) == {"Delta": 3, "chi": 2}
+    xr.testing.assert_identical(out.Delta, inputs.Delta)
+    for name in ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "g4_ccw", "truncation_error"):
+        assert out[name].dims == ("Delta", "chi"), name
+        assert out[name].attrs["units"] == "1" and out[name].attrs["long_name"], name
+    assert out.attrs["backend"] == "native" and out.attrs["cutoff"] == 4
+    assert out.attrs["pyspb_version"] == pyspb.__version__
+    assert out.attrs["tolerance"] == native.DEFAULT_TOLERANCE
+
+
+def test_each_grid_point_equals_the_flat_backend_call():
+    inputs = grid()
+    out = pyspb.solve(inputs, cutoff=4, P=True)
+    for Delta in inputs.Delta.values:
+        for chi in inputs.chi.values:
+            P = native.steady_state_populations(
+                np.array([Delta]), np.array([0.3 - 0.1j]), np.array([chi]), np.array([0.06]), np.array([0.25]), cutoff=4
+            )[0]
+            np.testing.assert_allclose(out.P.sel(Delta=Delta, chi=chi).values, P, rtol=1e-9, atol=1e-20)
+
+
+def test_complex_J_and_split_J_agree_and_chunks_do_not_matter():
+    split = pyspb.solve(grid(), cutoff=3)
+    inputs = grid()
+    inputs["J"] = inputs.J_re + 1j * inputs.J_im
+    joined = pyspb.solve(inputs.drop_vars(["J_re", "J_im"]), cutoff=3, chunk_size=1, progress=False)
+    xr.testing.assert_allclose(split.drop_attrs(), joined.drop_attrs(), rtol=1e-9)
+
+
+def test_scalar_inputs_give_a_zero_dimensional_result():
+    out = pyspb.solve(pyspb.Device().rates(), cutoff=5)
+    assert out.g2_cw.ndim == 0
+    assert float(out.g2_cw) == pytest.approx(0.012, rel=0.02)  # the paper's number
+
+
+def test_paper_headline_numbers():
+    out = pyspb.solve(xr.concat([pyspb.Device().rates(J0=0.0, tip=False), pyspb.Device().rates()], dim="case"), cutoff=8)
+    ideal, tip = out.isel(case=0), out.isel(case=1)
+    assert float(ideal.g2_cw) == pytest.approx(0.009, abs=0.0005)
+    assert float(tip.g2_cw) == pytest.approx(0.012, abs=0.0005)
+    assert float(tip.g3_cw) == pytest.approx(3.6e-5, rel=0.03)
+    assert float(tip.g4_cw) == pytest.approx(4.8e-8, rel=0.03)
+    assert float(tip.truncation_error) < 1e-20
+
+
+def test_J_zero_leaves_ccw_empty_and_its_g_nan():
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=1.0, xi=0.1, gamma=0.3)
+    out = pyspb.solve(inputs, cutoff=4)
+    assert float(out.N_ccw) < 1e-14 * float(out.N_cw)
+    assert np.isnan(float(out.g2_ccw)) and "empty" in out.g2_ccw.attrs["comment"]
+
+
+def test_small_cutoff_gives_nan_for_higher_orders_with_a_note():
+    out = pyspb.solve(grid(), cutoff=2)
+    assert np.all(np.isnan(out.g3_cw)) and np.all(np.isnan(out.g4_cw))
+    assert "cutoff 2 < 4" in out.g4_cw.attrs["comment"]
+    assert np.all(np.isfinite(out.g2_cw))
+
+
+def test_truncation_error_flags_a_too_small_cutoff():
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=0.02, xi=0.25, gamma=0.5)  # N ~ 1
+    assert float(pyspb.solve(inputs, cutoff=3).truncation_error) > 0.01
+    assert float(pyspb.solve(inputs, cutoff=12).truncation_error) < 1e-6
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (lambda ds: ds.drop_vars("chi"), TypeError, "lack the variable"),
+        (lambda ds: ds.drop_vars(["J_re", "J_im"]), TypeError, "J"),
+        (lambda ds: ds.assign(gamma=-0.1), ValueError, "gamma must be > 0"),
+        (lambda ds: ds.assign(gamma=0.0), ValueError, "gamma must be > 0"),
+        (lambda ds: ds.assign(xi=np.nan), ValueError, "NaN or infinite"),
+        (lambda ds: ds.assign(Delta=np.inf), ValueError, "NaN or infinite"),
+        (lambda ds: ds.assign(xi=-0.1), ValueError, "xi must be >= 0"),
+        (lambda ds: ds.assign(chi="big"), TypeError, "numeric"),
+        (lambda ds: ds.assign(chi=1 + 1j), TypeError, "real"),
+        (lambda ds: ds.assign(J=0.3 + 0j), ValueError, "one way only"),
+    ],
+)
+def test_bad_inputs(change, error, match):
+    with pytest.raises(error, match=match):
+        pyspb.solve(change(grid()), cutoff=3)
+
+
+@pytest.mark.parametrize("cutoff, error", [(0, ValueError), (-2, ValueError), (2.5, TypeError), ("4", TypeError), (True, TypeError)])
+def test_bad_cutoff(cutoff, error):
+    with pytest.raises(error, match="cutoff"):
+        pyspb.solve(grid(), cutoff=cutoff)
+
+
+def test_unknown_backend_and_non_dataset():
+    with pytest.raises(ValueError, match="unknown backend 'fortran'"):
+        pyspb.solve(grid(), cutoff=3, backend="fortran")
+    with pytest.raises(TypeError, match="xarray.Dataset"):
+        pyspb.solve({"Delta": 0.0}, cutoff=3)
+
+
+def test_probabilities_are_probabilities():
+    out = pyspb.solve(grid(), cutoff=4, P=True)
+    assert float(out.P.min()) >= 0 and float(out.P.max()) <= 1
+    np.testing.assert_allclose(out.P.sum(["n_cw", "n_ccw"]), 1.0, rtol=1e-12)
+    assert out.P.dims == ("Delta", "chi", "n_cw", "n_ccw")
+
+
+def test_native_solve_never_imports_juliacall():
+    code = (
+        "import sys, pyspb; pyspb.solve(pyspb.Device().rates(), cutoff=3, backend='native'); "
+        "assert 'juliacall' not in sys.modules, 'juliacall imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
