@@ -15,6 +15,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from .device import Device
 from .grid import rate_grid
 from .io import load, save
+from .correlations import g2_tau
 from .solve import solve
 
-__all__ = ["__version__", "Device", "load", "rate_grid", "save", "solve"]
+__all__ = ["__version__", "Device", "g2_tau", "load", "rate_grid", "save", "solve"]

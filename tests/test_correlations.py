@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+import pyspb
+from pyspb.correlations import g2_tau
+
+
+def inputs():
+    return pyspb.rate_grid(Delta=np.array([0.0, 0.3]), J_re=0.3, J_im=0.2, chi=1.2, xi=0.2, gamma=0.5)
+
+
+def test_g2_tau_at_zero_delay_equals_g2_of_solve():
+    out = g2_tau(inputs(), tau=[0.0, 1.0], cutoff=4)
+    g2 = pyspb.solve(inputs(), cutoff=4).g2_cw
+    np.testing.assert_allclose(out.g2_cw_tau.sel(tau=0.0), g2, rtol=1e-9)
+    assert out.g2_cw_tau.dims == ("Delta", "tau")
+    assert out.g2_cw_tau.attrs["units"] == "1" and out.tau.attrs["units"] == "1e-6 s"
+
+
+def test_g2_tau_goes_to_one_at_long_delays():
+    out = g2_tau(inputs(), tau=[200.0], cutoff=4)
+    np.testing.assert_allclose(out.g2_cw_tau, 1.0, atol=1e-8)
+
+
+def test_g2_tau_of_a_linear_cavity_is_one():
+    linear = inputs().assign(chi=0.0)
+    out = g2_tau(linear, tau=np.linspace(0, 5, 6), cutoff=10)
+    np.testing.assert_allclose(out.g2_cw_tau, 1.0, atol=1e-7)
+
+
+def test_unsorted_delays_are_returned_in_the_given_order():
+    tau = np.array([2.0, 0.0, 1.0])
+    out = g2_tau(inputs(), tau=tau, cutoff=3)
+    ordered = g2_tau(inputs(), tau=np.sort(tau), cutoff=3)
+    xr.testing.assert_allclose(out.g2_cw_tau.sortby("tau"), ordered.g2_cw_tau, rtol=1e-12)
+
+
+def test_g2_tau_matches_qutip():
+    qutip = pytest.importorskip("qutip")
+    cutoff, Delta, J, chi, xi, gamma = 4, 0.1, 0.3 + 0.2j, 1.2, 0.2, 0.5
+    a = qutip.destroy(cutoff + 1)
+    eye = qutip.qeye(cutoff + 1)
+    a1, a2 = qutip.tensor(a, eye), qutip.tensor(eye, a)
+    H = (
+        Delta * (a1.dag() * a1 + a2.dag() * a2)
+        + J * a1.dag() * a2
+        + np.conj(J) * a2.dag() * a1
+        + chi * (a1.dag() ** 2 * a1**2 + a2.dag() ** 2 * a2**2)
+        + 2 * chi * a1.dag() * a1 * a2.dag() * a2
+        + xi * (a1 + a1.dag())
+    )
+    c_ops = [np.sqrt(gamma) * a1, np.sqrt(gamma) * a2]
+    tau = np.linspace(0, 10, 41)
+    options = {"nsteps": 10**6, "atol": 1e-12, "rtol": 1e-10}
+    g2_q, _ = qutip.coherence_function_g2(H, None, tau, c_ops, a1, options=options)
+    grid = pyspb.rate_grid(Delta=Delta, J_re=J.real, J_im=J.imag, chi=chi, xi=xi, gamma=gamma)
+    ours = g2_tau(grid, tau, cutoff=cutoff).g2_cw_tau.values
+    np.testing.assert_allclose(ours, np.real(g2_q), rtol=1e-6)
+
+
+@pytest.mark.parametrize("tau, match", [([-1.0], ">= 0"), ([np.nan], "finite"), ([[1.0]], "1-d"), ([], "non-empty")])
+def test_bad_delays(tau, match):
+    with pytest.raises(ValueError, match=match):
+        g2_tau(inputs(), tau=tau, cutoff=3)
+
+
+def test_no_drive_is_refused():
+    with pytest.raises(ValueError, match="xi = 0"):
+        g2_tau(inputs().assign(xi=0.0), tau=[0.0], cutoff=3)
+
+
+def test_paper_no_tip_cavity_long_delays():
+    """The case where QuTiP's coherence_function_g2 stops at its default step limit."""
+    inputs = pyspb.Device().rates(tip=False)
+    out = g2_tau(inputs, tau=np.linspace(0, 200, 11), cutoff=5)
+    values = out.g2_cw_tau.values
+    assert values[0] == pytest.approx(float(pyspb.solve(inputs, cutoff=5).g2_cw), rel=1e-9)
+    assert np.all(np.isfinite(values)) and abs(values[-1] - 1) < 1e-3
