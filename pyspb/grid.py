@@ -11,21 +11,28 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["MODEL_INPUTS", "flatten_inputs", "rate_grid"]
+__all__ = ["MODEL_INPUTS", "POINT_ORDER", "check_inputs", "flatten_inputs", "is_lazy", "rate_grid"]
 
 #: real model inputs besides J
 MODEL_INPUTS = ("Delta", "chi", "xi", "gamma")
+#: the order in which backends take the inputs of a point
+POINT_ORDER = ("Delta", "J", "chi", "xi", "gamma")
 
 
 def _real_variable(inputs: xr.Dataset, name: str) -> xr.DataArray:
     var = inputs[name]
-    if not (np.issubdtype(var.dtype, np.number) or var.dtype == bool) or var.dtype == bool:
+    if not np.issubdtype(var.dtype, np.number) or var.dtype == bool:
         raise TypeError(f"input {name!r} must be numeric, got dtype {var.dtype}")
-    if np.iscomplexobj(var.values):
-        if np.any(np.imag(var.values) != 0):
+    if np.issubdtype(var.dtype, np.complexfloating):
+        if bool((var.imag != 0).any()):
             raise TypeError(f"input {name!r} must be real, got complex values")
         var = var.real
     return var.astype(float)
+
+
+def is_lazy(inputs: xr.Dataset) -> bool:
+    """True if any model input is a dask array (chunked with ``Dataset.chunk``)."""
+    return isinstance(inputs, xr.Dataset) and any(var.chunks is not None for var in inputs.data_vars.values())
 
 
 def flatten_inputs(inputs: xr.Dataset) -> tuple[xr.DataArray, dict[str, np.ndarray]]:
@@ -38,6 +45,19 @@ def flatten_inputs(inputs: xr.Dataset) -> tuple[xr.DataArray, dict[str, np.ndarr
     flat : dict
         ``Delta, J, chi, xi, gamma`` as 1-d arrays (``J`` complex), in the template's
         C order.
+    """
+    broadcast = xr.broadcast(*check_inputs(inputs).values())
+    template = xr.zeros_like(broadcast[0], dtype=float)
+    template.attrs = {}
+    template.name = None
+    flat = {name: np.ascontiguousarray(var.values).ravel() for name, var in zip(POINT_ORDER, broadcast)}
+    return template, flat
+
+
+def check_inputs(inputs: xr.Dataset) -> dict[str, xr.DataArray]:
+    """Check the model inputs; return ``Delta, J, chi, xi, gamma`` (J complex) as DataArrays.
+
+    Works on numpy- and dask-backed inputs (dask inputs are reduced, not loaded, to check).
 
     Raises
     ------
@@ -69,24 +89,19 @@ def flatten_inputs(inputs: xr.Dataset) -> tuple[xr.DataArray, dict[str, np.ndarr
         J = _real_variable(inputs, "J_re") + 1j * (
             _real_variable(inputs, "J_im") if "J_im" in inputs else 0.0
         )
-    arrays = dict(real, J=J)
+    arrays = {name: (J if name == "J" else real[name]) for name in POINT_ORDER}
     for name, var in arrays.items():
-        bad = ~np.isfinite(var.values)
-        if np.any(bad):
-            raise ValueError(f"input {name!r} has {int(bad.sum())} NaN or infinite value(s)")
-    if np.any(real["gamma"].values <= 0):
+        bad = int((~np.isfinite(var)).sum())
+        if bad:
+            raise ValueError(f"input {name!r} has {bad} NaN or infinite value(s)")
+    if bool((real["gamma"] <= 0).any()):
         raise ValueError("gamma must be > 0 everywhere (it is the loss rate of each mode)")
-    if np.any(real["xi"].values < 0):
+    if bool((real["xi"] < 0).any()):
         raise ValueError(
             "xi must be >= 0: it is the drive amplitude (a drive phase of pi is the same as "
             "xi > 0 with J -> -J)"
         )
-    broadcast = xr.broadcast(*arrays.values())
-    template = xr.zeros_like(broadcast[0], dtype=float)
-    template.attrs = {}
-    template.name = None
-    flat = {name: np.ascontiguousarray(var.values).ravel() for name, var in zip(arrays, broadcast)}
-    return template, flat
+    return arrays
 
 
 def rate_grid(**values) -> xr.Dataset:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import numbers
+import os
 
 import numpy as np
 import xarray as xr
 
 from .attributes import annotate
 from .backends import get_backend
-from .grid import flatten_inputs
+from .checkpoint import Checkpoint, fingerprint
+from .grid import POINT_ORDER, check_inputs, flatten_inputs, is_lazy
 from .observables import EMPTY_MODE_THRESHOLD, MAX_ORDER, correlations, truncation_error
 
 __all__ = ["solve", "check_cutoff"]
@@ -69,6 +71,7 @@ def solve(
     tolerance: float | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
 ) -> xr.Dataset:
     """Exact steady state of the truncated model at every grid point, and its observables.
 
@@ -93,6 +96,17 @@ def solve(
         Points per backend call.
     progress : bool, optional
         Show a progress bar (default: only for grids larger than one chunk).
+    checkpoint : path-like, optional
+        File recording finished chunks (see :mod:`pyspb.checkpoint`).  If it exists and was
+        written by the same call (same inputs, cutoff, backend, tolerance), only the missing
+        points are computed; a checkpoint of another call is refused with a ValueError.
+        Not available for dask inputs (their chunks are the unit of work).
+
+    Notes
+    -----
+    Dask-backed inputs (``inputs.chunk(...)``) give lazy results, computed block by block
+    with :func:`xarray.apply_ufunc` (``dask="parallelized"``); with a ``dask.distributed``
+    Client the blocks run on the cluster.
 
     Returns
     -------
@@ -103,10 +117,8 @@ def solve(
     """
     cutoff = check_cutoff(cutoff)
     engine = get_backend(backend)
-    template, flat = flatten_inputs(inputs)
     if not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    npts = template.size
     options = {}
     if engine.NAME == "native":
         from .backends import native
@@ -117,33 +129,92 @@ def solve(
         options["tolerance"] = tolerance
     else:
         tolerance = None
+    attrs = _provenance(engine, cutoff, tolerance)
+    if is_lazy(inputs):
+        if checkpoint is not None:
+            raise ValueError("checkpoint is not available for dask inputs: compute chunk by chunk instead")
+        return _assemble(_lazy_populations(inputs, engine, cutoff, options), P, attrs)
+    template, flat = flatten_inputs(inputs)
+    npts = template.size
     populations = np.empty((npts, cutoff + 1, cutoff + 1))
+    todo = np.arange(npts)
+    store = None
+    if checkpoint is not None:
+        store = Checkpoint(checkpoint, fingerprint(flat, cutoff, engine.NAME, tolerance), npts, cutoff)
+        populations[store.done] = store.populations[store.done]
+        todo = np.flatnonzero(~store.done)
+        attrs["checkpoint"] = str(checkpoint)
     bar = _progress_bar(npts, progress, f"pyspb.solve ({engine.NAME}, cutoff {cutoff})")
     try:
-        for start in range(0, npts, chunk_size):
-            part = slice(start, start + chunk_size)
-            populations[part] = engine.steady_state_populations(
-                *(flat[name][part] for name in ("Delta", "J", "chi", "xi", "gamma")),
-                cutoff=cutoff,
-                **options,
+        if bar is not None:
+            bar.update(npts - todo.size)
+        for start in range(0, todo.size, chunk_size):
+            chunk = todo[start : start + chunk_size]
+            populations[chunk] = np.clip(
+                engine.steady_state_populations(*(flat[name][chunk] for name in POINT_ORDER), cutoff=cutoff, **options),
+                0.0,  # rounding noise can leave populations of order -1e-20
+                1.0,
             )
+            if store is not None:
+                store.record(chunk, populations[chunk])
             if bar is not None:
-                bar.update(populations[part].shape[0])
+                bar.update(chunk.size)
     finally:
         if bar is not None:
             bar.close()
-    # rounding noise can leave populations of order -1e-20: probabilities are >= 0
-    populations = np.clip(populations, 0.0, 1.0)
-    return _assemble(template, populations, P, _provenance(engine, cutoff, tolerance))
+    levels = np.arange(cutoff + 1)
+    P_array = xr.DataArray(
+        populations.reshape(template.shape + (cutoff + 1, cutoff + 1)),
+        dims=template.dims + ("n_cw", "n_ccw"),
+        coords={**template.coords, "n_cw": levels, "n_ccw": levels},
+    )
+    return _assemble(P_array, P, attrs)
 
 
-def _assemble(template: xr.DataArray, populations: np.ndarray, with_P: bool, attrs: dict) -> xr.Dataset:
-    """Labelled Dataset of the observables (shared by every backend)."""
-    dims, shape = template.dims, template.shape
-    cutoff = populations.shape[-1] - 1
-    out = xr.Dataset(coords=template.coords)
-    for name, values in correlations(populations).items():
-        out[name] = (dims, values.reshape(shape))
+def _lazy_populations(inputs: xr.Dataset, engine, cutoff: int, options: dict) -> xr.DataArray:
+    """P over the inputs' dims and (n_cw, n_ccw), one backend call per dask block."""
+
+    def block(*arrays: np.ndarray) -> np.ndarray:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        flat = [np.broadcast_to(a, shape).ravel() for a in arrays]
+        P = engine.steady_state_populations(*flat, cutoff=cutoff, **options)
+        return np.clip(P, 0.0, 1.0).reshape(shape + (cutoff + 1, cutoff + 1))
+
+    arrays = xr.broadcast(*check_inputs(inputs).values())
+    P = xr.apply_ufunc(
+        block,
+        *arrays,
+        output_core_dims=[["n_cw", "n_ccw"]],
+        dask="parallelized",
+        output_dtypes=[float],
+        dask_gufunc_kwargs={"output_sizes": {"n_cw": cutoff + 1, "n_ccw": cutoff + 1}},
+    )
+    levels = np.arange(cutoff + 1)
+    return P.assign_coords(n_cw=levels, n_ccw=levels)
+
+
+def _observables(P: np.ndarray) -> tuple[np.ndarray, ...]:
+    """OBSERVABLES and truncation_error from P of shape (..., levels, levels)."""
+    shape = P.shape[:-2]
+    flat = P.reshape((-1,) + P.shape[-2:])
+    values = correlations(flat)
+    return tuple(values[name].reshape(shape) for name in OBSERVABLES) + (
+        truncation_error(flat).reshape(shape),
+    )
+
+
+def _assemble(P: xr.DataArray, with_P: bool, attrs: dict) -> xr.Dataset:
+    """Labelled Dataset of the observables from P (numpy or dask), shared by every backend."""
+    cutoff = P.sizes["n_cw"] - 1
+    results = xr.apply_ufunc(
+        _observables,
+        P,
+        input_core_dims=[["n_cw", "n_ccw"]],
+        output_core_dims=[[]] * (len(OBSERVABLES) + 1),
+        dask="parallelized",
+        output_dtypes=[float] * (len(OBSERVABLES) + 1),
+    )
+    out = xr.Dataset(dict(zip(OBSERVABLES + ("truncation_error",), results)))
     for mode in ("cw", "ccw"):
         for order in range(2, MAX_ORDER + 1):
             notes = [
@@ -153,13 +224,12 @@ def _assemble(template: xr.DataArray, populations: np.ndarray, with_P: bool, att
             if order > cutoff:
                 notes.append(f"NaN everywhere: cutoff {cutoff} < {order} cannot hold {order} photons")
             out[f"g{order}_{mode}"].attrs["comment"] = "; ".join(notes)
-    out["truncation_error"] = (dims, truncation_error(populations).reshape(shape))
     out["truncation_error"].attrs["comment"] = (
         "raise cutoff if this is not negligible against the populations you need"
     )
     if with_P:
-        levels = np.arange(cutoff + 1)
-        out["P"] = (dims + ("n_cw", "n_ccw"), populations.reshape(shape + (cutoff + 1, cutoff + 1)))
-        out = out.assign_coords(n_cw=levels, n_ccw=levels)
+        out["P"] = P
+    else:
+        out = out.drop_vars(["n_cw", "n_ccw"], errors="ignore")
     out.attrs.update(attrs)
     return annotate(out)

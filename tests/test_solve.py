@@ -134,3 +134,31 @@ def test_native_solve_never_imports_juliacall():
         "assert 'juliacall' not in sys.modules, 'juliacall imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_dask_inputs_give_lazy_results_equal_to_the_eager_ones():
+    pytest.importorskip("dask")
+    inputs = pyspb.Device().rates(phi=np.linspace(0.1, 0.9, 5), r=[0.3, 0.35])
+    eager = pyspb.solve(inputs, cutoff=3, P=True)
+    lazy = pyspb.solve(inputs.chunk({"phi": 2}), cutoff=3, P=True)
+    assert lazy.g2_cw.chunks is not None  # nothing computed yet
+    xr.testing.assert_allclose(lazy.compute().drop_attrs(), eager.drop_attrs(), rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_dask_distributed_local_cluster_with_two_workers():
+    distributed = pytest.importorskip("dask.distributed")
+    inputs = pyspb.Device().rates(phi=np.linspace(0.1, 0.9, 8), r=[0.3, 0.35])
+    eager = pyspb.solve(inputs, cutoff=4)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            lazy = pyspb.solve(inputs.chunk({"phi": 2}), cutoff=4)
+            computed = client.compute(lazy).result()
+            assert len(client.scheduler_info()["workers"]) == 2
+    xr.testing.assert_allclose(computed.drop_attrs(), eager.drop_attrs(), rtol=1e-10)
+
+
+def test_checkpoint_with_dask_inputs_is_refused(tmp_path):
+    pytest.importorskip("dask")
+    with pytest.raises(ValueError, match="dask"):
+        pyspb.solve(pyspb.Device().rates(phi=[0.1, 0.2]).chunk({"phi": 1}), cutoff=3, checkpoint=tmp_path / "x.nc")

@@ -304,7 +304,8 @@ def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: fl
         if todo.size == 0:
             break
         sel = (Delta[todo], J[todo], chi[todo], xi[todo], gamma[todo])
-        system = _GradedSystem(*sel, basis, ratios[todo])
+        with np.errstate(all="ignore"):  # a near-defective H_eff overflows its condition number
+            system = _GradedSystem(*sel, basis, ratios[todo])
         b = np.zeros((todo.size, d, d), dtype=complex)
         b[:, 0, 0] = 1.0
 
