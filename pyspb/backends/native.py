@@ -66,7 +66,7 @@ def version_info() -> dict:
 
 
 def steady_state_populations(
-    Delta, J, chi, xi, gamma, *, cutoff: int, tolerance: float = DEFAULT_TOLERANCE
+    Delta, J, chi, xi, gamma, *, cutoff: int, tolerance: float = DEFAULT_TOLERANCE, threads: int | None = None
 ) -> np.ndarray:
     """Joint photon-number probabilities of the steady state.
 
@@ -80,6 +80,8 @@ def steady_state_populations(
         Largest photon number kept per mode.
     tolerance : float
         Relative residual of the graded system at which a point counts as converged.
+    threads : int, optional
+        Batches solved side by side (default: one per core).
 
     Returns
     -------
@@ -87,7 +89,7 @@ def steady_state_populations(
         ``P[k, n_cw, n_ccw] = <n_cw, n_ccw| rho_ss |n_cw, n_ccw>`` of point k.
     """
     basis = excitation_basis(cutoff)
-    rho_hat = steady_state_excitation_basis(Delta, J, chi, xi, gamma, basis, tolerance)
+    rho_hat = steady_state_excitation_basis(Delta, J, chi, xi, gamma, basis, tolerance, threads)
     V = basis.V.toarray()
     # diag(V rho V^T) in the Fock basis; the phase of J cancels on the diagonal.
     P = np.einsum("ik,nkl,il->ni", V, rho_hat, V, optimize=True).real

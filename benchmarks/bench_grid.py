@@ -1,0 +1,127 @@
+"""Grid throughput: the paper's Fig. 4(a) map of R over (r, phi), native vs QuTiP.
+
+Run:  python benchmarks/bench_grid.py [--size 201] [--cutoff 5] [--qutip-points 20]
+
+Prints a table of points per second for several grid sizes and cutoffs (native with one
+core and with all cores, and a dask LocalCluster with 2 worker processes if dask.distributed
+is installed), then times the full size x size map at the given cutoff and compares with
+QuTiP 5 ``steadystate(method="direct")`` extrapolated from a sample of points timed in the
+same run.  Optionally writes a plot of time per point vs cutoff (``--plot FILE.png``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import pyspb
+from pyspb.analytic import efficiency
+from pyspb.backends import native
+
+
+def tip_map(size: int):
+    return pyspb.Device().rates(r=np.linspace(0.2, 0.6, size), phi=np.linspace(0.0, 1.1, size))
+
+
+def time_native(inputs, cutoff: int, threads: int | None) -> float:
+    """Seconds for the native backend on the whole grid (threads=None: one per core)."""
+    flat = pyspb.grid.flatten_inputs(inputs)[1]
+    start = time.perf_counter()
+    native.steady_state_populations(*flat.values(), cutoff=cutoff, threads=threads)
+    return time.perf_counter() - start
+
+
+def time_dask(inputs, cutoff: int) -> float | None:
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        return None
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            lazy = pyspb.solve(inputs.chunk({"phi": max(1, inputs.sizes["phi"] // 8)}), cutoff=cutoff)
+            client.compute(pyspb.solve(tip_map(4).chunk({"phi": 2}), cutoff=cutoff)).result()  # warm up
+            start = time.perf_counter()
+            client.compute(lazy).result()
+            return time.perf_counter() - start
+
+
+def time_qutip(inputs, cutoff: int, points: int) -> float:
+    import qutip
+
+    a = qutip.destroy(cutoff + 1)
+    eye = qutip.qeye(cutoff + 1)
+    a1, a2 = qutip.tensor(a, eye), qutip.tensor(eye, a)
+    flat = pyspb.grid.flatten_inputs(inputs)[1]
+    rng = np.random.default_rng(0)
+    sample = rng.choice(flat["Delta"].size, size=points, replace=False)
+    start = time.perf_counter()
+    for k in sample:
+        Delta, J, chi, xi, gamma = (flat[name][k] for name in ("Delta", "J", "chi", "xi", "gamma"))
+        n1, n2 = a1.dag() * a1, a2.dag() * a2
+        H = (
+            Delta * (n1 + n2)
+            + J * a1.dag() * a2
+            + np.conj(J) * a2.dag() * a1
+            + chi * (a1.dag() * a1.dag() * a1 * a1 + a2.dag() * a2.dag() * a2 * a2)
+            + 2 * chi * n1 * n2
+            + xi * (a1.dag() + a1)
+        )
+        rho = qutip.steadystate(H, [np.sqrt(gamma) * a1, np.sqrt(gamma) * a2], method="direct")
+        qutip.expect(a1.dag() * a1.dag() * a1 * a1, rho)
+    return (time.perf_counter() - start) / points
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=201)
+    parser.add_argument("--cutoff", type=int, default=5)
+    parser.add_argument("--qutip-points", type=int, default=20)
+    parser.add_argument("--plot", default=None, help="write time per point vs cutoff to this PNG")
+    args = parser.parse_args()
+
+    print(f"{'grid':>9s} {'cutoff':>6s} {'1 core pt/s':>12s} {'all cores pt/s':>15s} {'dask 2 workers pt/s':>20s}")
+    per_point = {}
+    for size, cutoff in [(20, 3), (20, 5), (50, 5), (20, 7), (50, 7)]:
+        inputs = tip_map(size)
+        n = inputs.sizes["r"] * inputs.sizes["phi"]
+        serial = time_native(inputs, cutoff, threads=1)
+        parallel = time_native(inputs, cutoff, threads=None)
+        distributed = time_dask(inputs, cutoff)
+        per_point[cutoff] = parallel / n
+        dask_rate = f"{n / distributed:20.0f}" if distributed else f"{'n/a':>20s}"
+        print(f"{size:4d}x{size:<4d} {cutoff:6d} {n / serial:12.0f} {n / parallel:15.0f} {dask_rate}", flush=True)
+
+    inputs = tip_map(args.size)
+    n = inputs.sizes["r"] * inputs.sizes["phi"]
+    start = time.perf_counter()
+    out = pyspb.solve(inputs, cutoff=args.cutoff, progress=False)
+    ideal = pyspb.solve(pyspb.Device().rates(J0=0.0, tip=False), cutoff=args.cutoff)
+    R = efficiency(out.g2_cw, ideal.g2_cw)
+    ours = time.perf_counter() - start
+    qutip_per_point = time_qutip(inputs, args.cutoff, args.qutip_points)
+    print(
+        f"\nFig. 4(a) {args.size}x{args.size} at cutoff {args.cutoff}: pyspb {ours:.1f} s "
+        f"({1e3 * ours / n:.2f} ms/pt); QuTiP {1e3 * qutip_per_point:.1f} ms/pt on {args.qutip_points} "
+        f"sampled points -> {qutip_per_point * n:.0f} s extrapolated; ratio {qutip_per_point * n / ours:.0f}x; "
+        f"max R = {float(R.max()):.4f}"
+    )
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        cutoffs = sorted(per_point)
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.semilogy(cutoffs, [1e3 * per_point[c] for c in cutoffs], "o-", label="pyspb native (2 cores)")
+        ax.set_xlabel("cutoff (photons per mode)")
+        ax.set_ylabel("time per point (ms)")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=100)
+
+
+if __name__ == "__main__":
+    main()
