@@ -30,6 +30,7 @@ same vacuum-fixed system instead, so no point returns an unconverged answer.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -89,11 +90,16 @@ def steady_state_populations(
         ``P[k, n_cw, n_ccw] = <n_cw, n_ccw| rho_ss |n_cw, n_ccw>`` of point k.
     """
     basis = excitation_basis(cutoff)
-    rho_hat = steady_state_excitation_basis(Delta, J, chi, xi, gamma, basis, tolerance, threads)
     V = basis.V.toarray()
-    # diag(V rho V^T) in the Fock basis; the phase of J cancels on the diagonal.
-    P = np.einsum("ik,nkl,il->ni", V, rho_hat, V, optimize=True).real
-    return P.reshape(-1, cutoff + 1, cutoff + 1)
+
+    def fock_populations(rho_hat: np.ndarray) -> np.ndarray:
+        # diag(V rho V^T) in the Fock basis; the phase of J cancels on the diagonal
+        P = np.einsum("ik,nkl,il->ni", V, rho_hat, V, optimize=True).real
+        return P.reshape(-1, cutoff + 1, cutoff + 1)
+
+    return steady_state_excitation_basis(
+        Delta, J, chi, xi, gamma, basis, tolerance, threads, reduce=fock_populations
+    )
 
 
 def steady_state_density_matrices(
@@ -352,11 +358,13 @@ def steady_state_excitation_basis(
     basis: ExcitationBasis,
     tolerance: float = DEFAULT_TOLERANCE,
     threads: int | None = None,
+    reduce: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Steady states in the excitation basis, trace 1, shape (npts, d, d).
 
-    Points are solved in batches (bounded memory), ``threads`` batches at a time
-    (default: one per core).
+    Points are solved in batches of bounded memory, ``threads`` batches at a time (default:
+    one per core).  With ``reduce``, each batch of states is passed through it at once and
+    only its results are kept (e.g. populations): memory then does not grow with d^2 npts.
     """
     Delta, chi, xi, gamma = (np.asarray(v, dtype=float).reshape(-1) for v in (Delta, chi, xi, gamma))
     J = np.asarray(J, dtype=complex).reshape(-1)
@@ -367,21 +375,23 @@ def steady_state_excitation_basis(
     workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
     batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
     batch = min(batch, -(-Delta.size // workers))
-    out = np.empty((Delta.size, d, d), dtype=complex)
     parts = [slice(start, start + batch) for start in range(0, Delta.size, batch)]
+    results: list[np.ndarray | None] = [None] * len(parts)
 
-    def run(part: slice) -> None:
-        out[part] = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance)
+    def run(index: int) -> None:
+        part = parts[index]
+        states = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance)
+        results[index] = states if reduce is None else reduce(states)
 
     # small matrices: one BLAS thread per batch, batches side by side (LAPACK releases the GIL)
     with threadpool_limits(limits=1, user_api="blas"):
         if workers == 1 or len(parts) == 1:
-            for part in parts:
-                run(part)
+            for index in range(len(parts)):
+                run(index)
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(run, parts))
-    return out
+                list(pool.map(run, range(len(parts))))
+    return np.concatenate(results, axis=0)
 
 
 def _sparse_lu_point(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np.ndarray:
