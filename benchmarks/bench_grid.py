@@ -6,7 +6,7 @@ Prints a table of points per second for several grid sizes and cutoffs (native w
 core and with all cores, and a dask LocalCluster with 2 worker processes if dask.distributed
 is installed), then times the full size x size map at the given cutoff and compares with
 QuTiP 5 ``steadystate(method="direct")`` extrapolated from a sample of points timed in the
-same run.  Optionally writes a plot of time per point vs cutoff (``--plot FILE.png``).
+same run.
 """
 
 from __future__ import annotations
@@ -78,18 +78,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=201)
     parser.add_argument("--cutoff", type=int, default=5)
     parser.add_argument("--qutip-points", type=int, default=20)
-    parser.add_argument("--plot", default=None, help="write time per point vs cutoff to this PNG")
     args = parser.parse_args()
 
     print(f"{'grid':>9s} {'cutoff':>6s} {'1 core pt/s':>12s} {'all cores pt/s':>15s} {'dask 2 workers pt/s':>20s}")
-    per_point = {}
     for size, cutoff in [(20, 3), (20, 5), (50, 5), (20, 7), (50, 7)]:
         inputs = tip_map(size)
         n = inputs.sizes["r"] * inputs.sizes["phi"]
         serial = time_native(inputs, cutoff, threads=1)
         parallel = time_native(inputs, cutoff, threads=None)
         distributed = time_dask(inputs, cutoff)
-        per_point[cutoff] = parallel / n
         dask_rate = f"{n / distributed:20.0f}" if distributed else f"{'n/a':>20s}"
         print(f"{size:4d}x{size:<4d} {cutoff:6d} {n / serial:12.0f} {n / parallel:15.0f} {dask_rate}", flush=True)
 
@@ -107,20 +104,6 @@ def main() -> None:
         f"sampled points -> {qutip_per_point * n:.0f} s extrapolated; ratio {qutip_per_point * n / ours:.0f}x; "
         f"max R = {float(R.max()):.4f}"
     )
-    if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        cutoffs = sorted(per_point)
-        fig, ax = plt.subplots(figsize=(4, 3))
-        ax.semilogy(cutoffs, [1e3 * per_point[c] for c in cutoffs], "o-", label="pyspb native (2 cores)")
-        ax.set_xlabel("cutoff (photons per mode)")
-        ax.set_ylabel("time per point (ms)")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=100)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--cutoffs", type=int, nargs="+", default=list(range(3, 11)))
     parser.add_argument("--points", type=int, default=64, help="points for pyspb per cutoff")
     parser.add_argument("--qutip-seconds", type=float, default=4.0, help="time budget for QuTiP per cutoff")
+    parser.add_argument("--plot", default=None, help="also draw time per point vs cutoff into this PNG")
     args = parser.parse_args()
 
     grid = pyspb.Device().rates(phi=np.linspace(0.0, 1.0, args.points))
@@ -59,6 +60,7 @@ def main() -> None:
         "xi": grid.xi.broadcast_like(grid.phi).values,
         "gamma": grid.gamma.broadcast_like(grid.phi).values,
     }
+    rows = []
     print(f"{'cutoff':>6s} {'pyspb ms/pt':>12s} {'QuTiP ms/pt':>12s} {'ratio':>8s} {'QuTiP pts':>9s} {'max |dg2|/g2':>13s}")
     for cutoff in args.cutoffs:
         native.steady_state_populations(*(v[:2] for v in flat.values()), cutoff=cutoff)  # warm caches
@@ -76,10 +78,32 @@ def main() -> None:
             if sum(times) > args.qutip_seconds:
                 break
         theirs = float(np.mean(times))
+        rows.append((cutoff, ours, theirs))
         print(
             f"{cutoff:6d} {1e3 * ours:12.2f} {1e3 * theirs:12.1f} {theirs / ours:7.0f}x {len(times):9d} {max(diffs):13.1e}",
             flush=True,
         )
+
+    if args.plot:
+        plot(rows, args.plot)
+
+
+def plot(rows: list[tuple[int, float, float]], path: str) -> None:
+    """Time per point vs cutoff, pyspb and QuTiP, on a log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cutoffs, ours, theirs = (np.array(column) for column in zip(*rows))
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.semilogy(cutoffs, 1e3 * theirs, "s-", label='QuTiP 5 steadystate("direct")')
+    ax.semilogy(cutoffs, 1e3 * ours, "o-", label="pyspb native (batched, 2 cores)")
+    ax.set_xlabel("cutoff (largest photon number per mode)")
+    ax.set_ylabel("time per steady state (ms)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":

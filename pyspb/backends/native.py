@@ -147,10 +147,13 @@ class _GradedSystem:
         self.r_outer = r[:, :, None] * r[:, None, :]
         energy = Delta[:, None] * K + chi[:, None] * (K * (K - 1)) + np.abs(J)[:, None] * basis.hopping
         phase = coupling_phase(J)[:, None, None]
+        self.r = r
+        self.diagonal = energy - 0.5j * gamma[:, None] * K  # diagonal of H_eff
+        self.drive_lower = xi[:, None, None] * phase  # H_eff = diag + drive_lower A1 r + h.c.-like
         lower = basis.A1.toarray()[None, :, :] * r[:, None, :]
         raise_ = basis.A1.T.toarray()[None, :, :] / r[:, :, None]
-        H = xi[:, None, None] * (phase * lower + np.conj(phase) * raise_)
-        H[:, np.arange(self.dim), np.arange(self.dim)] += energy - 0.5j * gamma[:, None] * K
+        H = self.drive_lower * lower + np.conj(self.drive_lower) * raise_
+        H[:, np.arange(self.dim), np.arange(self.dim)] += self.diagonal
         self.H = H
         omega, self.W = np.linalg.eig(H)
         self.W_inv = np.linalg.inv(self.W)
@@ -164,11 +167,19 @@ class _GradedSystem:
             T, Z = scipy.linalg.schur(H[k], output="complex")
             self.schur[int(k)] = (T, Z)
 
-    def _sandwich(self, A, x: np.ndarray) -> np.ndarray:
-        """``A @ x[n] @ A.T`` for every point n, with one sparse product per side."""
+    def _left(self, A, x: np.ndarray) -> np.ndarray:
+        """``A @ x[n]`` for every point n with one sparse product."""
         d, n = self.dim, x.shape[0]
-        left = (A @ np.moveaxis(x, 0, 1).reshape(d, -1)).reshape(d, n, d)
-        return (np.moveaxis(left, 1, 0).reshape(-1, d) @ A.T).reshape(n, d, d)
+        return np.moveaxis((A @ np.moveaxis(x, 0, 1).reshape(d, -1)).reshape(d, n, d), 1, 0)
+
+    def _right(self, x: np.ndarray, A) -> np.ndarray:
+        """``x[n] @ A`` for every point n with one sparse product."""
+        d, n = self.dim, x.shape[0]
+        return (A.T @ x.reshape(-1, d).T).T.reshape(n, d, d)
+
+    def _sandwich(self, A, x: np.ndarray) -> np.ndarray:
+        """``A @ x[n] @ A.T`` for every point n."""
+        return self._right(self._left(A, x), A.T)
 
     def jumps(self, x: np.ndarray) -> np.ndarray:
         """Graded jump term ``gamma (A1 y A1^T + A2 y A2^T)`` with ``y = r r^T * x``."""
@@ -176,8 +187,24 @@ class _GradedSystem:
         return self.gamma * (self._sandwich(self.A1, y) + self._sandwich(self.A2, y))
 
     def no_jump(self, x: np.ndarray) -> np.ndarray:
-        """Graded ``S x = -i (H x - x H^dagger)``."""
-        return -1j * (self.H @ x - x @ np.conj(np.swapaxes(self.H, 1, 2)))
+        """Graded ``S x = -i (H x - x H^dagger)``, with the sparse structure of H.
+
+        ``H = diag + c A1 R + c* R^-1 A1^T`` with ``c = xi e^{i phi}``, ``R = diag(r)``.
+        """
+        r = self.r[:, :, None]
+        c = self.drive_lower
+        H_x = (
+            self.diagonal[:, :, None] * x
+            + c * self._left(self.A1, r * x)
+            + np.conj(c) * self._left(self.A1T, x) / r
+        )
+        x_r = x * np.swapaxes(r, 1, 2)
+        x_H = (
+            x * np.conj(self.diagonal)[:, None, :]
+            + np.conj(c) * self._right(x_r, self.A1T)
+            + c * self._right(x, self.A1) / np.swapaxes(r, 1, 2)
+        )
+        return -1j * (H_x - x_H)
 
     def no_jump_inverse(self, y: np.ndarray) -> np.ndarray:
         """Graded ``S^-1 y`` through the eigen-decomposition (or Schur form) of H_eff."""
@@ -216,7 +243,7 @@ class _GradedSystem:
         """The same system restricted to the points ``keep``."""
         sub = object.__new__(_GradedSystem)
         sub.__dict__.update(self.__dict__)
-        for name in ("gamma", "ratios", "weights", "r_outer", "H", "W", "W_inv", "denominator"):
+        for name in ("gamma", "ratios", "weights", "r_outer", "r", "diagonal", "drive_lower", "H", "W", "W_inv", "denominator"):
             setattr(sub, name, getattr(self, name)[keep])
         sub.npts = keep.size
         position = {int(k): i for i, k in enumerate(keep)}
@@ -374,7 +401,8 @@ def steady_state_excitation_basis(
     d = basis.dim
     workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
     batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
-    batch = min(batch, -(-Delta.size // workers))
+    # several batches per worker keep both cores busy to the end
+    batch = min(batch, max(8, -(-Delta.size // (4 * workers))), -(-Delta.size // workers))
     parts = [slice(start, start + batch) for start in range(0, Delta.size, batch)]
     results: list[np.ndarray | None] = [None] * len(parts)
 
