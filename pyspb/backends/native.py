@@ -401,8 +401,10 @@ def steady_state_excitation_basis(
     d = basis.dim
     workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
     batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
-    # several batches per worker keep both cores busy to the end
-    batch = min(batch, max(8, -(-Delta.size // (4 * workers))), -(-Delta.size // workers))
+    # two batches per worker keep both cores busy to the end; small matrices want big
+    # batches, or Python overhead dominates
+    smallest = max(4, 16384 // (d * d))
+    batch = min(batch, max(smallest, -(-Delta.size // (2 * workers))), -(-Delta.size // workers))
     parts = [slice(start, start + batch) for start in range(0, Delta.size, batch)]
     results: list[np.ndarray | None] = [None] * len(parts)
 
