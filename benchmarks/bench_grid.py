@@ -12,13 +12,18 @@ same run.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import pyspb
 from pyspb.analytic import efficiency
 from pyspb.backends import native
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_steady_state import qutip_g2, qutip_operators  # noqa: E402
 
 
 def tip_map(size: int):
@@ -48,28 +53,14 @@ def time_dask(inputs, cutoff: int) -> float | None:
 
 
 def time_qutip(inputs, cutoff: int, points: int) -> float:
-    import qutip
-
-    a = qutip.destroy(cutoff + 1)
-    eye = qutip.qeye(cutoff + 1)
-    a1, a2 = qutip.tensor(a, eye), qutip.tensor(eye, a)
+    """Seconds per point of QuTiP on a random sample of the grid's points."""
+    a1, a2 = qutip_operators(cutoff)
     flat = pyspb.grid.flatten_inputs(inputs)[1]
     rng = np.random.default_rng(0)
     sample = rng.choice(flat["Delta"].size, size=points, replace=False)
     start = time.perf_counter()
     for k in sample:
-        Delta, J, chi, xi, gamma = (flat[name][k] for name in ("Delta", "J", "chi", "xi", "gamma"))
-        n1, n2 = a1.dag() * a1, a2.dag() * a2
-        H = (
-            Delta * (n1 + n2)
-            + J * a1.dag() * a2
-            + np.conj(J) * a2.dag() * a1
-            + chi * (a1.dag() * a1.dag() * a1 * a1 + a2.dag() * a2.dag() * a2 * a2)
-            + 2 * chi * n1 * n2
-            + xi * (a1.dag() + a1)
-        )
-        rho = qutip.steadystate(H, [np.sqrt(gamma) * a1, np.sqrt(gamma) * a2], method="direct")
-        qutip.expect(a1.dag() * a1.dag() * a1 * a1, rho)
+        qutip_g2(a1, a2, *(flat[name][k] for name in pyspb.grid.POINT_ORDER))
     return (time.perf_counter() - start) / points
 
 

@@ -11,7 +11,9 @@ relative difference of g2 between the two (where QuTiP is converged).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -19,28 +21,17 @@ import pyspb
 from pyspb.backends import native
 from pyspb.observables import correlations
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from reference import qutip_hamiltonian, qutip_operators  # noqa: E402  (the tests' QuTiP model)
 
-def qutip_model(cutoff):
+
+def qutip_g2(a1, a2, Delta, J, chi, xi, gamma):
+    """g2(0) of the cw mode from QuTiP's steady state (H built per point, as a user loop does)."""
     import qutip
 
-    a = qutip.destroy(cutoff + 1)
-    eye = qutip.qeye(cutoff + 1)
-    a1, a2 = qutip.tensor(a, eye), qutip.tensor(eye, a)
-    return qutip, a1, a2
-
-
-def qutip_point(qutip, a1, a2, Delta, J, chi, xi, gamma):
-    n1, n2 = a1.dag() * a1, a2.dag() * a2
-    H = (
-        Delta * (n1 + n2)
-        + J * a1.dag() * a2
-        + np.conj(J) * a2.dag() * a1
-        + chi * (a1.dag() * a1.dag() * a1 * a1 + a2.dag() * a2.dag() * a2 * a2)
-        + 2 * chi * n1 * n2
-        + xi * (a1.dag() + a1)
-    )
+    H = qutip_hamiltonian(a1, a2, Delta, J, chi, xi)
     rho = qutip.steadystate(H, [np.sqrt(gamma) * a1, np.sqrt(gamma) * a2], method="direct")
-    N = qutip.expect(n1, rho)
+    N = qutip.expect(a1.dag() * a1, rho)
     return qutip.expect(a1.dag() * a1.dag() * a1 * a1, rho) / N**2
 
 
@@ -68,11 +59,11 @@ def main() -> None:
         P = native.steady_state_populations(*flat.values(), cutoff=cutoff)
         ours = (time.perf_counter() - start) / args.points
         g2 = correlations(P)["g2_cw"]
-        qutip, a1, a2 = qutip_model(cutoff)
+        a1, a2 = qutip_operators(cutoff)
         times, diffs = [], []
         for k in range(args.points):
             start = time.perf_counter()
-            g2_q = qutip_point(qutip, a1, a2, *(v[k] for v in flat.values()))
+            g2_q = qutip_g2(a1, a2, *(v[k] for v in flat.values()))
             times.append(time.perf_counter() - start)
             diffs.append(abs(g2_q / g2[k] - 1))
             if sum(times) > args.qutip_seconds:

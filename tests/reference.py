@@ -6,8 +6,8 @@ import mpmath
 import numpy as np
 
 
-def qutip_state(Delta, J, chi, xi, gamma, cutoff):
-    """Steady state from QuTiP 5 (method "direct"), as a dense Fock-basis matrix.
+def qutip_operators(cutoff):
+    """QuTiP annihilation operators ``(a1, a2)`` of the cw and ccw modes.
 
     The basis order is QuTiP's tensor(cw, ccw), i.e. index n_cw * (cutoff + 1) + n_ccw,
     the same as pyspb's.
@@ -16,9 +16,13 @@ def qutip_state(Delta, J, chi, xi, gamma, cutoff):
 
     a = qutip.destroy(cutoff + 1)
     eye = qutip.qeye(cutoff + 1)
-    a1, a2 = qutip.tensor(a, eye), qutip.tensor(eye, a)
+    return qutip.tensor(a, eye), qutip.tensor(eye, a)
+
+
+def qutip_hamiltonian(a1, a2, Delta, J, chi, xi):
+    """The Hamiltonian of SPEC section 1 written in QuTiP."""
     n1, n2 = a1.dag() * a1, a2.dag() * a2
-    H = (
+    return (
         Delta * (n1 + n2)
         + J * a1.dag() * a2
         + np.conj(J) * a2.dag() * a1
@@ -26,8 +30,21 @@ def qutip_state(Delta, J, chi, xi, gamma, cutoff):
         + 2 * chi * n1 * n2
         + xi * (a1.dag() + a1)
     )
-    rho = qutip.steadystate(H, [np.sqrt(gamma) * a1, np.sqrt(gamma) * a2], method="direct")
-    return rho.full()
+
+
+def qutip_model(Delta, J, chi, xi, gamma, cutoff):
+    """The model in QuTiP: ``(H, c_ops, a1, a2)``."""
+    a1, a2 = qutip_operators(cutoff)
+    H = qutip_hamiltonian(a1, a2, Delta, J, chi, xi)
+    return H, [np.sqrt(gamma) * a1, np.sqrt(gamma) * a2], a1, a2
+
+
+def qutip_state(Delta, J, chi, xi, gamma, cutoff):
+    """Steady state from QuTiP 5 (method "direct"), as a dense Fock-basis matrix."""
+    import qutip
+
+    H, c_ops, _, _ = qutip_model(Delta, J, chi, xi, gamma, cutoff)
+    return qutip.steadystate(H, c_ops, method="direct").full()
 
 
 def kerr_moments(Delta, chi, xi, gamma, orders=4, dps=40):

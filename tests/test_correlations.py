@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import xarray as xr
+from reference import qutip_model
 
 import pyspb
 from pyspb.correlations import g2_tau
@@ -39,18 +40,7 @@ def test_unsorted_delays_are_returned_in_the_given_order():
 def test_g2_tau_matches_qutip():
     qutip = pytest.importorskip("qutip")
     cutoff, Delta, J, chi, xi, gamma = 4, 0.1, 0.3 + 0.2j, 1.2, 0.2, 0.5
-    a = qutip.destroy(cutoff + 1)
-    eye = qutip.qeye(cutoff + 1)
-    a1, a2 = qutip.tensor(a, eye), qutip.tensor(eye, a)
-    H = (
-        Delta * (a1.dag() * a1 + a2.dag() * a2)
-        + J * a1.dag() * a2
-        + np.conj(J) * a2.dag() * a1
-        + chi * (a1.dag() ** 2 * a1**2 + a2.dag() ** 2 * a2**2)
-        + 2 * chi * a1.dag() * a1 * a2.dag() * a2
-        + xi * (a1 + a1.dag())
-    )
-    c_ops = [np.sqrt(gamma) * a1, np.sqrt(gamma) * a2]
+    H, c_ops, a1, _ = qutip_model(Delta, J, chi, xi, gamma, cutoff)
     tau = np.linspace(0, 10, 41)
     options = {"nsteps": 10**6, "atol": 1e-12, "rtol": 1e-10}
     g2_q, _ = qutip.coherence_function_g2(H, None, tau, c_ops, a1, options=options)

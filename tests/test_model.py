@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from reference import qutip_model
 
 from pyspb.model import excitation_basis, fock_numbers, hamiltonian, liouvillian, mode_operators
 
@@ -15,19 +16,9 @@ def test_mode_operators_act_on_the_documented_index():
 
 
 def test_hamiltonian_matches_qutip():
-    qutip = pytest.importorskip("qutip")
+    pytest.importorskip("qutip")
     cutoff, Delta, J, chi, xi = 3, 0.3, 0.2 - 0.4j, 1.1, 0.7
-    a = qutip.destroy(cutoff + 1)
-    eye = qutip.qeye(cutoff + 1)
-    a1, a2 = qutip.tensor(a, eye), qutip.tensor(eye, a)
-    H = (
-        Delta * (a1.dag() * a1 + a2.dag() * a2)
-        + J * a1.dag() * a2
-        + np.conj(J) * a2.dag() * a1
-        + chi * (a1.dag() ** 2 * a1**2 + a2.dag() ** 2 * a2**2)
-        + 2 * chi * a1.dag() * a1 * a2.dag() * a2
-        + xi * (a1 + a1.dag())
-    )
+    H, _, _, _ = qutip_model(Delta, J, chi, xi, 1.0, cutoff)
     np.testing.assert_allclose(hamiltonian(Delta, J, chi, xi, cutoff).toarray(), H.full(), atol=1e-13)
 
 
