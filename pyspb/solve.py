@@ -62,9 +62,14 @@ def _progress_bar(total: int, enabled: bool | None, description: str):
     return tqdm(total=total, desc=description, unit="pt")
 
 
+#: cutoffs tried by ``cutoff="auto"``, and the relative change of g2..g4 it accepts
+AUTO_CUTOFFS = tuple(range(4, 31, 2))
+AUTO_TOLERANCE = 1e-6
+
+
 def solve(
     inputs: xr.Dataset,
-    cutoff: int = 6,
+    cutoff: int | str = 6,
     backend: str = "native",
     *,
     P: bool = False,
@@ -81,9 +86,12 @@ def solve(
         Variables ``Delta``, ``chi``, ``xi``, ``gamma`` (real) and ``J`` (complex) or
         ``J_re``/``J_im``, in one rate unit, as scalars or arrays over any shared dims
         (:meth:`pyspb.Device.rates` builds one).
-    cutoff : int
+    cutoff : int or "auto"
         Largest photon number kept per mode (Fock states 0..cutoff); g^(n) needs
         ``cutoff >= n`` and is NaN otherwise.  Check ``truncation_error`` in the result.
+        "auto" raises the cutoff (4, 6, 8, ...) until N, g2, g3 and g4 of both modes change
+        by less than :data:`AUTO_TOLERANCE` (relative) at every point; the attrs record the
+        cutoff used.
     backend : {"native", "julia", "auto"}
         "native" (NumPy/SciPy), "julia" (QuantumOptics.jl via juliacall) or "auto" (Julia
         if a Julia executable is already installed, else native).
@@ -115,6 +123,8 @@ def solve(
         (and ``P``) over the inputs' dims and coords, with ``units``/``long_name`` attrs
         and provenance attrs (pyspb version, backend, cutoff, tolerance).
     """
+    if isinstance(cutoff, str) and cutoff == "auto":
+        return _solve_auto(inputs, backend, P=P, tolerance=tolerance, chunk_size=chunk_size, progress=progress)
     cutoff = check_cutoff(cutoff)
     engine = get_backend(backend)
     if not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
@@ -169,6 +179,29 @@ def solve(
         coords={**template.coords, "n_cw": levels, "n_ccw": levels},
     )
     return _assemble(P_array, P, attrs)
+
+
+def _solve_auto(inputs: xr.Dataset, backend: str, **options) -> xr.Dataset:
+    """``solve`` with the smallest cutoff of AUTO_CUTOFFS at which the observables settle."""
+    previous = None
+    for cutoff in AUTO_CUTOFFS:
+        out = solve(inputs, cutoff, backend, **options)
+        if previous is not None:
+            change = max(
+                float(np.nanmax(np.abs(out[name] / previous[name] - 1).values, initial=0.0))
+                for name in OBSERVABLES
+            )
+            if change < AUTO_TOLERANCE:
+                out.attrs["cutoff_selection"] = (
+                    f"auto: N, g2, g3, g4 changed by {change:.1e} (< {AUTO_TOLERANCE:g}) "
+                    f"from cutoff {cutoff - 2} to {cutoff}"
+                )
+                return out
+        previous = out
+    raise ValueError(
+        f"cutoff='auto' found no cutoff up to {AUTO_CUTOFFS[-1]} at which g2..g4 settle to "
+        f"{AUTO_TOLERANCE:g}: the drive is too strong for a truncated model; give cutoff explicitly"
+    )
 
 
 def _lazy_populations(inputs: xr.Dataset, engine, cutoff: int, options: dict) -> xr.DataArray:

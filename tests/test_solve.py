@@ -108,7 +108,7 @@ def test_bad_inputs(change, error, match):
         pyspb.solve(change(grid()), cutoff=3)
 
 
-@pytest.mark.parametrize("cutoff, error", [(0, ValueError), (-2, ValueError), (2.5, TypeError), ("4", TypeError), (True, TypeError)])
+@pytest.mark.parametrize("cutoff, error", [(0, ValueError), (-2, ValueError), (2.5, TypeError), ("4", TypeError), ("Auto", TypeError), (True, TypeError)])
 def test_bad_cutoff(cutoff, error):
     with pytest.raises(error, match="cutoff"):
         pyspb.solve(grid(), cutoff=cutoff)
@@ -162,3 +162,22 @@ def test_checkpoint_with_dask_inputs_is_refused(tmp_path):
     pytest.importorskip("dask")
     with pytest.raises(ValueError, match="dask"):
         pyspb.solve(pyspb.Device().rates(phi=[0.1, 0.2]).chunk({"phi": 1}), cutoff=3, checkpoint=tmp_path / "x.nc")
+
+
+def test_auto_cutoff_settles_the_observables():
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.2, J_im=0.0, chi=0.3, xi=np.array([0.1, 0.3]), gamma=0.5)
+    out = pyspb.solve(inputs, cutoff="auto")
+    chosen = out.attrs["cutoff"]
+    assert chosen >= 6 and "auto" in out.attrs["cutoff_selection"]
+    bigger = pyspb.solve(inputs, cutoff=chosen + 4)
+    for name in ("N_cw", "g2_cw", "g3_cw", "g4_cw"):
+        np.testing.assert_allclose(out[name], bigger[name], rtol=1e-5)
+
+
+def test_auto_cutoff_refuses_an_unsettled_model(monkeypatch):
+    solve_module = sys.modules["pyspb.solve"]
+
+    monkeypatch.setattr(solve_module, "AUTO_CUTOFFS", (4, 6))
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=0.01, xi=1.0, gamma=0.5)  # N ~ 16
+    with pytest.raises(ValueError, match="give cutoff explicitly"):
+        pyspb.solve(inputs, cutoff="auto")
