@@ -1,3 +1,5 @@
+import os
+
 import mpmath
 import numpy as np
 import pytest
@@ -128,7 +130,7 @@ def test_batches_and_threads_do_not_change_results(monkeypatch):
     np.testing.assert_allclose(together, apart, rtol=1e-9, atol=1e-18)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=int(os.environ.get("PYSPB_HYPOTHESIS_EXAMPLES", "25")), deadline=None)
 @given(
     Delta=st.floats(-3, 3),
     J_abs=st.floats(0, 2),

@@ -110,8 +110,9 @@ def steady_state_density_matrices(
     The basis index is ``n_cw * (cutoff + 1) + n_ccw`` (see :mod:`pyspb.model`).
     """
     basis = excitation_basis(cutoff)
+    Delta, J, chi, xi, gamma = in_units_of_gamma(Delta, J, chi, xi, gamma)
     rho_hat = steady_state_excitation_basis(Delta, J, chi, xi, gamma, basis, tolerance)
-    U = fock_from_excitation(basis, np.asarray(J, dtype=complex).reshape(-1))
+    U = fock_from_excitation(basis, J)
     return U @ rho_hat @ np.conj(np.swapaxes(U, 1, 2))
 
 
@@ -122,10 +123,21 @@ def fock_from_excitation(basis: ExcitationBasis, J: np.ndarray) -> np.ndarray:
     return phase[:, :, None] * basis.V.toarray()[None, :, :]
 
 
+def in_units_of_gamma(Delta, J, chi, xi, gamma) -> tuple[np.ndarray, ...]:
+    """Flat inputs divided by gamma (the steady state depends on rate ratios only).
+
+    A coupling below 1e-250 gamma is set to exactly 0, so that its phase (used both by the
+    solver and to return to the Fock basis) is never that of an underflowed number.
+    """
+    Delta, chi, xi, gamma = (np.asarray(v, dtype=float).reshape(-1) for v in (Delta, chi, xi, gamma))
+    J = np.asarray(J, dtype=complex).reshape(-1)
+    J = np.where(np.abs(J) > 1e-250 * gamma, J / gamma, 0.0)
+    return Delta / gamma, J, chi / gamma, xi / gamma, np.ones_like(gamma)
+
+
 def coupling_phase(J: np.ndarray) -> np.ndarray:
     """``exp(i arg J)``, and 1 where J = 0 (whatever the sign of its zeros)."""
-    magnitude = np.abs(J)
-    return np.where(magnitude > 0, J / np.where(magnitude > 0, magnitude, 1.0), 1.0)
+    return np.where(np.abs(J) > 0, np.exp(1j * np.angle(J)), 1.0)
 
 
 class _GradedSystem:
@@ -393,11 +405,7 @@ def steady_state_excitation_basis(
     one per core).  With ``reduce``, each batch of states is passed through it at once and
     only its results are kept (e.g. populations): memory then does not grow with d^2 npts.
     """
-    Delta, chi, xi, gamma = (np.asarray(v, dtype=float).reshape(-1) for v in (Delta, chi, xi, gamma))
-    J = np.asarray(J, dtype=complex).reshape(-1)
-    # the steady state depends on rate ratios only: work in units of gamma
-    Delta, J, chi, xi = Delta / gamma, J / gamma, chi / gamma, xi / gamma
-    gamma = np.ones_like(gamma)
+    Delta, J, chi, xi, gamma = in_units_of_gamma(Delta, J, chi, xi, gamma)
     d = basis.dim
     workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
     batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
