@@ -1,0 +1,477 @@
+"""
+    PySPBJulia
+
+Julia backend of pyspb: exact steady states of the driven two-mode Kerr resonator,
+computed with QuantumOptics.jl.
+
+The model (pyspb SPEC section 1, rotating frame, ħ = 1) is
+
+    H = Δ (n₁ + n₂) + J a₁†a₂ + J* a₂†a₁ + χ (a₁†²a₁² + a₂†²a₂²) + 2χ n₁n₂ + ξ (a₁† + a₁)
+
+with the jump operators √γ a₁ and √γ a₂. Mode 1 is the clockwise (cw, driven) mode, mode 2
+the counter-clockwise (ccw) mode; each keeps the Fock states 0..cutoff (`FockBasis(cutoff)`).
+
+# Method
+
+The Liouvillian is linear in the six real inputs (Δ, Re J, Im J, χ, ξ, γ), so its six
+superoperator terms are built once per call (`spre`, `spost`, `liouvillian`) and stored on a
+common sparsity pattern; every grid point only combines them with its own coefficients.
+
+The steady state is an exact direct sparse solve with the vacuum population fixed: the
+equations of the diagonal elements of ρ are linearly dependent (trace preservation), so the
+equation of ρ[vac, vac] is dropped, ρ[vac, vac] = 1 is imposed, its column moves to the
+right-hand side, and the reduced square system is solved by sparse LU (UMFPACK); the result
+is normalised by its trace afterwards. A dense trace row is avoided on purpose: it fills the
+LU factors and costs the small multi-photon populations their accuracy.
+
+`steadystate.eigenvector(L)` of QuantumOptics.jl (the eigenvector of eigenvalue 0 of the
+sparse Liouvillian, by Arpack) is an alternative for checks. `steadystate.iterative` is not
+used: for nonlinear oscillators its result depends on the random start vector
+(QuantumOptics.jl issues #428 and #315).
+
+# Storage order
+
+QuantumOpticsBase stores `tensor(A, B).data == kron(B.data, A.data)`: the first factor runs
+fastest. With cw the first factor, the joint state |n_cw, n_ccw⟩ has the 1-based index
+`1 + n_cw + (cutoff + 1) * n_ccw`. A superoperator's `data` acts on the column-major
+`vec(ρ)` (see `*(::SuperOperator, ::Operator)`), so ρ[i, j] sits at `i + (j - 1) * d`: the
+vacuum element ρ[1, 1] is entry 1 and ρ[i, i] is entry `(i - 1) * (d + 1) + 1`.
+
+# Entry points (called from Python through juliacall)
+
+  - [`steady_state_populations`](@ref): P[k, n_cw + 1, n_ccw + 1], shape (npts, c + 1, c + 1).
+  - [`g2_tau_cw`](@ref): g2(τ) of the cw mode by the quantum regression theorem.
+  - [`versions`](@ref): Julia and QuantumOptics.jl versions, Julia threads.
+
+Grid points are spread over Julia's threads (`Threads.@threads`); start Julia with several
+threads (juliacall: `PYTHON_JULIACALL_THREADS`) to use them.
+"""
+module PySPBJulia
+
+using LinearAlgebra: BLAS, SingularException, lu, mul!, tr
+using SparseArrays: SparseMatrixCSC, findnz, nnz, nonzeros, nzrange, rowvals, sparse
+using QuantumOptics:
+    QuantumOptics,
+    DenseOperator,
+    FockBasis,
+    dagger,
+    destroy,
+    expect,
+    identityoperator,
+    liouvillian,
+    spost,
+    spre,
+    tensor,
+    timeevolution
+
+export TwoModeKerrModel, steady_state_populations, g2_tau_cw, versions
+
+"""Number of real model coefficients: Δ, Re J, Im J, χ, ξ, γ (in this order)."""
+const NCOEFFICIENTS = 6
+
+"""
+    TwoModeKerrModel(cutoff)
+
+Operators and the vacuum-fixed Liouvillian terms of the two-mode model for one `cutoff`
+(largest photon number per mode), shared by every grid point of a call.
+
+Fields: `cutoff`; `basis` (cw ⊗ ccw); `a1`, `a2`, `n1` (sparse operators);
+`hamiltonian_terms`, the Hermitian operators multiplying Δ, Re J, Im J, χ and ξ in H;
+`nunknowns`, `colptr`, `rowval`, the common sparsity pattern of the reduced system (vacuum
+row and column removed); `matrix_terms` (nnz × 6) and `rhs_terms` (nunknowns × 6), the
+values of each of the six Liouvillian terms on that pattern and in the right-hand side;
+`diagonal`, the positions of ρ[i, i] in `vec(ρ)`.
+"""
+struct TwoModeKerrModel{B, O}
+    cutoff::Int
+    basis::B
+    a1::O
+    a2::O
+    n1::O
+    hamiltonian_terms::Vector{O}
+    nunknowns::Int
+    colptr::Vector{Int}
+    rowval::Vector{Int}
+    matrix_terms::Matrix{ComplexF64}
+    rhs_terms::Matrix{ComplexF64}
+    diagonal::Vector{Int}
+end
+
+function TwoModeKerrModel(cutoff::Integer)
+    cutoff >= 1 || throw(ArgumentError("cutoff must be >= 1, got $cutoff"))
+    mode = FockBasis(Int(cutoff))
+    one_mode = identityoperator(mode)
+    # cw is the first tensor factor (fastest index), ccw the second
+    a1 = sparse(tensor(destroy(mode), one_mode))
+    a2 = sparse(tensor(one_mode, destroy(mode)))
+    a1d = sparse(dagger(a1))
+    a2d = sparse(dagger(a2))
+    n1 = sparse(a1d * a1)
+    n2 = sparse(a2d * a2)
+    hop = sparse(a1d * a2)
+    hop_dagger = sparse(dagger(hop))
+    hamiltonian_terms = [
+        sparse(n1 + n2),                                                 # × Δ
+        sparse(hop + hop_dagger),                                        # × Re J
+        sparse(1im * (hop - hop_dagger)),                                # × Im J
+        sparse(a1d * a1d * a1 * a1 + a2d * a2d * a2 * a2 + 2 * n1 * n2), # × χ
+        sparse(a1d + a1),                                                # × ξ
+    ]
+    superoperators = [_commutator(H) for H in hamiltonian_terms]
+    # dissipator with unit rate (× γ): the Liouvillian of H = 0 with jumps a1, a2
+    push!(superoperators, _csc(liouvillian(0 * n1, [a1, a2]).data))
+    d = length(a1.basis_l)
+    n = d * d
+    reduced = [L[2:n, 2:n] for L in superoperators]
+    pattern = _union_pattern(reduced)
+    matrix_terms = Matrix{ComplexF64}(undef, nnz(pattern), NCOEFFICIENTS)
+    rhs_terms = Matrix{ComplexF64}(undef, n - 1, NCOEFFICIENTS)
+    for (k, L) in enumerate(superoperators)
+        matrix_terms[:, k] = _values_on_pattern(pattern, reduced[k])
+        rhs_terms[:, k] = -Vector(L[2:n, 1])
+    end
+    diagonal = [(i - 1) * (d + 1) + 1 for i in 1:d]
+    return TwoModeKerrModel(
+        Int(cutoff),
+        a1.basis_l,
+        a1,
+        a2,
+        n1,
+        hamiltonian_terms,
+        n - 1,
+        copy(pattern.colptr),
+        copy(rowvals(pattern)),
+        matrix_terms,
+        rhs_terms,
+        diagonal,
+    )
+end
+
+"""The superoperator ``ρ ↦ -i [H, ρ]`` as a sparse matrix acting on `vec(ρ)`."""
+_commutator(H) = _csc((spre(-1im * H) + spost(1im * H)).data)
+
+"""`M` as a `SparseMatrixCSC{ComplexF64, Int}`."""
+_csc(M) = SparseMatrixCSC{ComplexF64, Int}(sparse(M))
+
+"""Sparsity pattern holding every stored entry of every matrix in `matrices`."""
+function _union_pattern(matrices)
+    rows = Int[]
+    columns = Int[]
+    for M in matrices
+        r, c, _ = findnz(M)
+        append!(rows, r)
+        append!(columns, c)
+    end
+    m, n = size(first(matrices))
+    # all values positive, so duplicates add up and no entry cancels
+    return sparse(rows, columns, ones(length(rows)), m, n)
+end
+
+"""The entries of `M` laid out on the stored entries of `pattern` (zeros elsewhere)."""
+function _values_on_pattern(pattern::SparseMatrixCSC, M::SparseMatrixCSC)
+    values = zeros(ComplexF64, nnz(pattern))
+    pattern_rows = rowvals(pattern)
+    rows = rowvals(M)
+    entries = nonzeros(M)
+    for j in axes(M, 2)
+        column = nzrange(pattern, j)
+        for q in nzrange(M, j)
+            position = column[searchsortedfirst(view(pattern_rows, column), rows[q])]
+            values[position] += entries[q]
+        end
+    end
+    return values
+end
+
+"""Points as plain Julia vectors, checked; `J` may be real or complex."""
+function _points(Delta, J, chi, xi, gamma)
+    npts = length(Delta)
+    for (name, v) in (("J", J), ("chi", chi), ("xi", xi), ("gamma", gamma))
+        length(v) == npts ||
+            throw(DimensionMismatch("$name has $(length(v)) points but Delta has $npts"))
+    end
+    points = (
+        Delta = Vector{Float64}(Delta),
+        J = Vector{ComplexF64}(J),
+        chi = Vector{Float64}(chi),
+        xi = Vector{Float64}(xi),
+        gamma = Vector{Float64}(gamma),
+    )
+    for (name, v) in pairs(points)
+        all(isfinite, v) || throw(ArgumentError("$name must be finite at every point"))
+    end
+    all(>(0), points.gamma) ||
+        throw(ArgumentError(
+            "gamma must be > 0 at every point: without loss there is no unique steady state",
+        ))
+    return points
+end
+
+"""Write the six Liouvillian coefficients of point `k` into `c`."""
+function _coefficients!(c::Vector{ComplexF64}, points, k::Integer)
+    c[1] = points.Delta[k]
+    c[2] = real(points.J[k])
+    c[3] = imag(points.J[k])
+    c[4] = points.chi[k]
+    c[5] = points.xi[k]
+    c[6] = points.gamma[k]
+    return c
+end
+
+"""Hamiltonian of one point from its coefficients (sparse operator)."""
+function _hamiltonian(model::TwoModeKerrModel, c::Vector{ComplexF64})
+    H = real(c[1]) * model.hamiltonian_terms[1]
+    for k in 2:5
+        H += real(c[k]) * model.hamiltonian_terms[k]
+    end
+    return H
+end
+
+"""
+    _solve_reduced!(values, rhs, model, c)
+
+Unknowns ρ[2:end] (column-major, vacuum population fixed to 1) of one point: assemble the
+reduced Liouvillian on the common pattern and solve it by sparse LU (UMFPACK). `values`
+and `rhs` are work buffers of the calling task. Returns `nothing` if the reduced matrix is
+singular (no unique steady state with a populated vacuum).
+"""
+function _solve_reduced!(
+    values::Vector{ComplexF64},
+    rhs::Vector{ComplexF64},
+    model::TwoModeKerrModel,
+    c::Vector{ComplexF64},
+)
+    mul!(values, model.matrix_terms, c)
+    mul!(rhs, model.rhs_terms, c)
+    A = SparseMatrixCSC(
+        model.nunknowns,
+        model.nunknowns,
+        model.colptr,
+        model.rowval,
+        values,
+    )
+    x = try
+        lu(A) \ rhs
+    catch err
+        err isa SingularException || rethrow()
+        return nothing
+    end
+    all(isfinite, x) || return nothing
+    return x
+end
+
+"""Trace of the (unnormalised) state whose vacuum population is 1 and the rest is `x`."""
+function _trace(model::TwoModeKerrModel, x::Vector{ComplexF64})
+    total = 1.0
+    for i in 2:length(model.diagonal)
+        total += real(x[model.diagonal[i] - 1])
+    end
+    return total
+end
+
+"""Normalised steady-state density operator from the reduced solution `x`."""
+function _density_operator(model::TwoModeKerrModel, x::Vector{ComplexF64})
+    d = length(model.diagonal)
+    data = Matrix{ComplexF64}(undef, d, d)
+    data[1] = 1
+    copyto!(data, 2, x, 1, length(x))
+    data ./= _trace(model, x)
+    return DenseOperator(model.basis, model.basis, data)
+end
+
+"""Split `1:npts` into contiguous chunks, a few per thread (each chunk one task)."""
+function _chunks(npts::Integer)
+    nchunks = max(1, min(npts, 4 * Threads.nthreads()))
+    return collect(Iterators.partition(1:npts, cld(npts, nchunks)))
+end
+
+"""
+    _with_serial_blas(f)
+
+Run `f()` with one BLAS thread when Julia has several threads (the grid points are already
+spread over Julia's threads; UMFPACK's BLAS calls would oversubscribe the cores), then
+restore the previous BLAS setting.
+"""
+function _with_serial_blas(f)
+    Threads.nthreads() > 1 || return f()
+    previous = BLAS.get_num_threads()
+    BLAS.set_num_threads(1)
+    try
+        return f()
+    finally
+        BLAS.set_num_threads(previous)
+    end
+end
+
+"""Throw an error naming the points whose reduced system was singular."""
+function _check_failed(failed::Vector{Bool}, points)
+    any(failed) || return nothing
+    bad = findall(failed)
+    k = first(bad)
+    throw(ErrorException(
+        "no unique steady state with a populated vacuum at $(length(bad)) point(s), " *
+            "e.g. point $k (Delta=$(points.Delta[k]), J=$(points.J[k]), chi=$(points.chi[k]), " *
+            "xi=$(points.xi[k]), gamma=$(points.gamma[k])): the vacuum-fixed system is singular",
+    ))
+end
+
+"""
+    steady_state_populations(Delta, J, chi, xi, gamma; cutoff) -> Array{Float64, 3}
+
+Joint photon-number probabilities of the exact steady state of the truncated model, at each
+of the `npts` points given by the equal-length vectors `Delta`, `J` (complex), `chi`, `xi`,
+`gamma` (one rate unit). Returns `P` of size `(npts, cutoff + 1, cutoff + 1)` with
+`P[k, n_cw + 1, n_ccw + 1] = ⟨n_cw, n_ccw| ρ_ss |n_cw, n_ccw⟩` of point `k` (through
+juliacall, `numpy.asarray(P)[k, n_cw, n_ccw]`). The points are solved in parallel over
+Julia's threads.
+"""
+function steady_state_populations(
+    Delta::AbstractVector{<:Real},
+    J::AbstractVector{<:Number},
+    chi::AbstractVector{<:Real},
+    xi::AbstractVector{<:Real},
+    gamma::AbstractVector{<:Real};
+    cutoff::Integer,
+)
+    points = _points(Delta, J, chi, xi, gamma)
+    model = TwoModeKerrModel(cutoff)
+    npts = length(points.Delta)
+    levels = model.cutoff + 1
+    out = Array{Float64}(undef, npts, levels, levels)
+    npts == 0 && return out
+    failed = zeros(Bool, npts)
+    _with_serial_blas() do
+        Threads.@threads for chunk in _chunks(npts)
+            values = Vector{ComplexF64}(undef, length(model.rowval))
+            rhs = Vector{ComplexF64}(undef, model.nunknowns)
+            c = Vector{ComplexF64}(undef, NCOEFFICIENTS)
+            for k in chunk
+                x = _solve_reduced!(values, rhs, model, _coefficients!(c, points, k))
+                if x === nothing
+                    failed[k] = true
+                    out[k, :, :] .= NaN
+                    continue
+                end
+                trace = _trace(model, x)
+                for i in eachindex(model.diagonal)
+                    value = i == 1 ? 1.0 : real(x[model.diagonal[i] - 1])
+                    n_cw, n_ccw = (i - 1) % levels, (i - 1) ÷ levels
+                    out[k, n_cw + 1, n_ccw + 1] = value / trace
+                end
+            end
+        end
+    end
+    _check_failed(failed, points)
+    return out
+end
+
+"""
+    g2_tau_cw(Delta, J, chi, xi, gamma, tau; cutoff, reltol=1e-10, abstol=1e-12) -> Matrix{Float64}
+
+g2(τ) of the cw mode by the quantum regression theorem,
+
+    g2(τ) = Tr[a₁†a₁ e^{Lτ}(a₁ ρ a₁†)] / N_cw²,
+
+for every point (rows) and delay `tau[j] >= 0` (columns, in the inverse rate unit). The
+steady state ρ is the exact vacuum-fixed solve of [`steady_state_populations`](@ref); the
+conditional state a₁ρa₁† is normalised, propagated with `timeevolution.master` over the
+sorted delays (starting at τ = 0) and the result multiplied back by its norm. `reltol` and
+`abstol` go to the ODE solver. Points where the cw mode is empty give NaN.
+"""
+function g2_tau_cw(
+    Delta::AbstractVector{<:Real},
+    J::AbstractVector{<:Number},
+    chi::AbstractVector{<:Real},
+    xi::AbstractVector{<:Real},
+    gamma::AbstractVector{<:Real},
+    tau::AbstractVector{<:Real};
+    cutoff::Integer,
+    reltol::Real = 1.0e-10,
+    abstol::Real = 1.0e-12,
+)
+    points = _points(Delta, J, chi, xi, gamma)
+    delays = [t == 0 ? 0.0 : Float64(t) for t in tau] # -0.0 becomes 0.0
+    all(t -> isfinite(t) && t >= 0, delays) ||
+        throw(ArgumentError("tau must be finite and >= 0"))
+    model = TwoModeKerrModel(cutoff)
+    npts = length(points.Delta)
+    out = Matrix{Float64}(undef, npts, length(delays))
+    (npts == 0 || isempty(delays)) && return out
+    tspan = unique!(sort!(vcat(0.0, delays)))
+    failed = zeros(Bool, npts)
+    _with_serial_blas() do
+        Threads.@threads for chunk in _chunks(npts)
+            values = Vector{ComplexF64}(undef, length(model.rowval))
+            rhs = Vector{ComplexF64}(undef, model.nunknowns)
+            c = Vector{ComplexF64}(undef, NCOEFFICIENTS)
+            for k in chunk
+                _coefficients!(c, points, k)
+                x = _solve_reduced!(values, rhs, model, c)
+                if x === nothing
+                    failed[k] = true
+                    out[k, :] .= NaN
+                    continue
+                end
+                rho = _density_operator(model, x)
+                out[k, :] = _g2_tau_point(model, rho, c, tspan, delays, reltol, abstol)
+            end
+        end
+    end
+    _check_failed(failed, points)
+    return out
+end
+
+"""g2(τ) at the `delays` of one point with steady state `rho` and coefficients `c`."""
+function _g2_tau_point(
+    model::TwoModeKerrModel,
+    rho,
+    c::Vector{ComplexF64},
+    tspan::Vector{Float64},
+    delays::Vector{Float64},
+    reltol::Real,
+    abstol::Real,
+)
+    result = fill(NaN, length(delays))
+    N = real(expect(model.n1, rho))
+    jumped = model.a1 * rho * dagger(model.a1)
+    norm = real(tr(jumped)) # = N, the cw population
+    (norm > 0 && N > 0) || return result
+    start = jumped / norm
+    n1 = model.n1
+    observe = (t, state) -> real(expect(n1, state))
+    at = Dict{Float64, Float64}()
+    if length(tspan) > 1
+        H = _hamiltonian(model, c)
+        rate = sqrt(real(c[6]))
+        jumps = [rate * model.a1, rate * model.a2]
+        times, values = timeevolution.master(
+            tspan,
+            start,
+            H,
+            jumps;
+            fout = observe,
+            reltol = reltol,
+            abstol = abstol,
+        )
+        for (t, v) in zip(times, values)
+            at[t] = v
+        end
+    end
+    at[0.0] = observe(0.0, start)
+    for (j, t) in enumerate(delays)
+        haskey(at, t) || error("timeevolution.master returned no state at tau = $t")
+        result[j] = at[t] * norm / N^2
+    end
+    return result
+end
+
+"""
+    versions() -> Tuple{String, String, Int}
+
+Julia version, QuantumOptics.jl version and the number of Julia threads, for provenance.
+"""
+function versions()
+    return (string(VERSION), string(pkgversion(QuantumOptics)), Threads.nthreads())
+end
+
+end # module PySPBJulia

@@ -1,0 +1,440 @@
+"""The Julia backend (QuantumOptics.jl through juliacall).
+
+Two kinds of tests:
+
+* Julia-free tests (always run): the Julia package and ``pyspb/juliapkg.json`` agree, the
+  Python seam matches the Julia entry points, Julia is never started or downloaded unless
+  asked for, and a missing Julia gives a clear error.
+* Tests marked ``julia`` that need a Julia executable (skipped where none is found): the
+  Julia results against the native engine and the paper's numbers.  Where Julia exists but
+  QuantumOptics.jl is not installed yet, the first of them installs it (needs internet).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyspb
+from pyspb.backends import julia
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parents[1]
+JULIAPKG_JSON = ROOT / "pyspb" / "juliapkg.json"
+PACKAGE_DIR = ROOT / "julia" / "PySPBJulia"
+SOURCE = PACKAGE_DIR / "src" / "PySPBJulia.jl"
+
+QUANTUMOPTICS_UUID = "6e0679c1-51ea-5a7c-ac74-d61b76210b0c"
+STDLIB_UUIDS = {
+    "LinearAlgebra": "37e2e46d-f89d-539d-b4ee-838fcccc9c8e",
+    "SparseArrays": "2f01184e-e22b-5df5-ae63-d93ebab69eaf",
+}
+
+#: environment variables that tell juliacall/juliapkg where Julia is
+JULIA_LOCATION_VARS = (
+    "PYTHON_JULIAPKG_EXE",
+    "PYTHON_JULIAPKG_PROJECT",
+    "PYTHON_JULIACALL_EXE",
+    "PYTHON_JULIACALL_BINDIR",
+    "PYTHON_JULIACALL_PROJECT",
+    "JULIA_DEPOT_PATH",
+    "JULIAUP_DEPOT_PATH",
+    "CONDA_PREFIX",
+    julia.PROJECT_ENV,
+)
+
+requires_julia = pytest.mark.skipif(not julia.executable_present(), reason="no Julia executable found")
+
+
+def juliapkg_json():
+    return json.loads(JULIAPKG_JSON.read_text())
+
+
+def project_toml():
+    return tomllib.loads((PACKAGE_DIR / "Project.toml").read_text())
+
+
+def unset(monkeypatch, *names):
+    """Remove environment variables for one test (restored afterwards even if absent before)."""
+    for name in names:
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
+def no_julia_anywhere(monkeypatch, tmp_path):
+    """An environment in which no Julia can be found: empty PATH, empty juliapkg project."""
+    unset(monkeypatch, *JULIA_LOCATION_VARS)
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PYTHON_JULIAPKG_PROJECT", str(tmp_path / "julia_env"))
+    monkeypatch.setattr(sys, "_xoptions", {})
+    monkeypatch.delitem(sys.modules, "juliacall", raising=False)
+
+
+def fake_julia(path: Path, executable: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\necho 'julia version 1.11.0'\n")
+    path.chmod(0o755 if executable else 0o644)
+    return path
+
+
+def random_points(n, seed):
+    rng = np.random.default_rng(seed)
+    gamma = rng.uniform(0.2, 2.0, n)
+    return (
+        rng.uniform(-2, 2, n) * gamma,
+        (rng.uniform(0, 1.5, n) * np.exp(2j * np.pi * rng.uniform(size=n))) * gamma,
+        rng.uniform(0.05, 5, n) * gamma,
+        rng.uniform(0.01, 0.6, n) * gamma,
+        gamma,
+    )
+
+
+def paper_point():
+    """Flat inputs of the paper's tip position (r = 0.35 um, phi = 0.27 um)."""
+    inputs = pyspb.Device().rates(r=0.35, phi=0.27)
+    J = complex(inputs.J_re.values + 1j * inputs.J_im.values)
+    return tuple(np.atleast_1d(v) for v in (float(inputs.Delta), J, float(inputs.chi), float(inputs.xi), float(inputs.gamma)))
+
+
+def assert_populations_close(P, reference):
+    """Relative 1e-8 on populations above 1e-10, 1e-6 on those in (1e-12, 1e-10].
+
+    A direct LU solve resolves a population to ~1e-16 of the largest one (the vacuum), so
+    populations near 1e-12 carry relative errors up to ~1e-7 in either engine.
+    """
+    assert P.shape == reference.shape
+    big = reference > 1e-10
+    small = (reference > 1e-12) & ~big
+    np.testing.assert_allclose(P[big], reference[big], rtol=1e-8, atol=0)
+    np.testing.assert_allclose(P[small], reference[small], rtol=1e-6, atol=0)
+
+
+# --- Julia-free: the Julia package and its declaration ---------------------------------
+
+
+def test_juliapkg_json_and_project_toml_agree():
+    spec = juliapkg_json()
+    project = project_toml()
+    packages = spec["packages"]
+    assert set(packages) == {"QuantumOptics", "PySPBJulia"}
+    assert project["name"] == "PySPBJulia"
+    assert packages["PySPBJulia"]["uuid"] == project["uuid"]
+    assert uuid.UUID(project["uuid"]).version == 4
+    assert packages["QuantumOptics"]["uuid"] == project["deps"]["QuantumOptics"] == QUANTUMOPTICS_UUID
+    assert packages["QuantumOptics"]["version"] == project["compat"]["QuantumOptics"]
+    assert spec["julia"] == project["compat"]["julia"]
+
+
+def test_juliapkg_json_points_to_the_julia_package_as_a_dev_dependency():
+    entry = juliapkg_json()["packages"]["PySPBJulia"]
+    assert entry["dev"] is True
+    # juliapkg resolves "path" relative to the directory holding juliapkg.json
+    target = (JULIAPKG_JSON.parent / entry["path"]).resolve()
+    assert target == PACKAGE_DIR.resolve()
+    assert (target / "Project.toml").is_file() and (target / "src" / "PySPBJulia.jl").is_file()
+    assert julia.DEFAULT_PACKAGE_DIR.resolve() == target  # where the Python side looks
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_julia_package_where_juliapkg_json_points(tmp_path):
+    """A non-editable install must find PySPBJulia at the "path" of its juliapkg.json."""
+    import zipfile
+
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if build.returncode != 0:
+        pytest.skip(f"pip could not build the wheel here (no build backend reachable?): {build.stderr[-300:]}")
+    (wheel,) = tmp_path.glob("pyspb-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    declared = Path("pyspb") / juliapkg_json()["packages"]["PySPBJulia"]["path"]
+    for relative in ("Project.toml", "src/PySPBJulia.jl"):
+        assert (declared / relative).as_posix() in names, relative
+    assert "pyspb/juliapkg.json" in names
+
+
+def test_juliapkg_understands_the_declaration():
+    """juliapkg's own parser accepts the compat strings and finds the package path."""
+    compat = pytest.importorskip("juliapkg.compat")
+    spec = juliapkg_json()
+    assert compat.Compat.parse(spec["julia"]) == compat.Compat.parse("1.10")
+    assert compat.Compat.parse(spec["packages"]["QuantumOptics"]["version"])
+    script = (
+        "import json, juliapkg.deps as d\n"
+        "_, pkgs = d.find_requirements()\n"
+        "print(json.dumps({p.name: p.dict() for p in pkgs}))\n"
+    )
+    env = {**os.environ, "PYTHON_JULIAPKG_OFFLINE": "yes"}
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found["PySPBJulia"]["dev"] is True
+    assert Path(found["PySPBJulia"]["path"]).resolve() == PACKAGE_DIR.resolve()
+    assert found["QuantumOptics"]["uuid"] == QUANTUMOPTICS_UUID
+
+
+def test_project_toml_is_a_complete_julia_package():
+    project = project_toml()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", project["version"])
+    deps = project["deps"]
+    assert deps == {"QuantumOptics": QUANTUMOPTICS_UUID, **STDLIB_UUIDS}
+    assert set(project["compat"]) == set(deps) | {"julia"}  # every dependency has a compat bound
+    assert project["compat"]["julia"] == "1.10"
+
+
+def test_julia_source_defines_the_entry_points_the_python_side_calls():
+    source = SOURCE.read_text()
+    assert re.search(r"^module PySPBJulia\b", source, re.M)
+    assert re.search(r"^end # module PySPBJulia", source, re.M)
+    exported = re.search(r"^export (.+)$", source, re.M).group(1)
+    for name in ("steady_state_populations", "g2_tau_cw", "versions"):
+        assert re.search(rf"^function {name}\(", source, re.M), name
+        assert name in exported, name
+    # both entry points take the cutoff as a keyword, as the Python side passes it
+    for name in ("steady_state_populations", "g2_tau_cw"):
+        signature = re.search(rf"^function {name}\((.*?)^\s*\)$", source, re.M | re.S).group(1)
+        assert re.search(r";\s*cutoff::Integer", signature), name
+    # every package the source uses is declared in Project.toml
+    used = set(re.findall(r"^using (\w+)", source, re.M))
+    assert used <= set(project_toml()["deps"])
+    # no iterative steady-state solver (seed-dependent for Kerr oscillators)
+    assert "steadystate.iterative(" not in source
+
+
+def test_python_seam_matches_the_native_backend():
+    from pyspb.backends import native
+
+    assert julia.NAME == "julia"
+    for name in ("steady_state_populations", "g2_tau_cw", "version_info"):
+        assert callable(getattr(julia, name)) and callable(getattr(native, name))
+
+
+# --- Julia-free: finding Julia never starts or downloads it ----------------------------
+
+
+def test_executable_present_is_false_without_any_julia(monkeypatch, tmp_path):
+    no_julia_anywhere(monkeypatch, tmp_path)
+    assert julia.executable_present() is False
+
+
+def test_executable_present_finds_julia_on_path(monkeypatch, tmp_path):
+    no_julia_anywhere(monkeypatch, tmp_path)
+    bindir = fake_julia(tmp_path / "bin" / "julia").parent
+    monkeypatch.setenv("PATH", str(bindir))
+    assert julia.executable_present() is True
+
+
+def test_executable_present_follows_python_juliapkg_exe(monkeypatch, tmp_path):
+    no_julia_anywhere(monkeypatch, tmp_path)
+    monkeypatch.setenv("PYTHON_JULIAPKG_EXE", str(fake_julia(tmp_path / "opt" / "julia")))
+    assert julia.executable_present() is True
+    monkeypatch.setenv("PYTHON_JULIAPKG_EXE", str(tmp_path / "missing" / "julia"))
+    assert julia.executable_present() is False
+    monkeypatch.setenv("PYTHON_JULIAPKG_EXE", str(fake_julia(tmp_path / "noexec" / "julia", executable=False)))
+    assert julia.executable_present() is False
+
+
+def test_executable_present_finds_julia_installed_by_juliapkg(monkeypatch, tmp_path):
+    no_julia_anywhere(monkeypatch, tmp_path)
+    project = tmp_path / "julia_env"
+    fake_julia(project / "pyjuliapkg" / "install" / "bin" / "julia")
+    assert julia.executable_present() is True
+
+
+def test_executable_present_reads_juliapkgs_record_of_the_last_resolve(monkeypatch, tmp_path):
+    no_julia_anywhere(monkeypatch, tmp_path)
+    exe = fake_julia(tmp_path / "elsewhere" / "julia")
+    meta = tmp_path / "julia_env" / "pyjuliapkg" / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"executable": str(exe)}))
+    assert julia.executable_present() is True
+    exe.unlink()
+    assert julia.executable_present() is False
+
+
+def test_native_solve_and_auto_without_julia_never_import_juliacall(tmp_path):
+    """Importing pyspb, solving natively and asking whether Julia exists load no juliacall."""
+    script = (
+        "import sys, pyspb\n"
+        "from pyspb.backends import get_backend, julia\n"
+        "inputs = pyspb.Device().rates()\n"
+        "out = pyspb.solve(inputs, cutoff=3)\n"
+        "julia.executable_present()\n"
+        "auto = pyspb.solve(inputs, cutoff=3, backend='auto')\n"
+        "assert auto.attrs['backend'] == 'native', auto.attrs['backend']\n"
+        "assert 'juliacall' not in sys.modules and 'juliapkg' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in JULIA_LOCATION_VARS}
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env.update(PATH=str(empty), HOME=str(tmp_path), PYTHON_JULIAPKG_PROJECT=str(tmp_path / "julia_env"))
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().endswith("ok")
+
+
+# --- Julia-free: errors --------------------------------------------------------------
+
+
+@pytest.fixture
+def juliacall_unavailable(monkeypatch):
+    """Make ``import juliacall`` fail and forget any loaded Julia for the test."""
+    unset(monkeypatch, julia.PROJECT_ENV, "PYTHON_JULIACALL_THREADS", "PYTHON_JULIACALL_HANDLE_SIGNALS")
+    monkeypatch.setitem(sys.modules, "juliacall", None)
+    julia._load.cache_clear()
+    yield
+    julia._load.cache_clear()
+
+
+def test_julia_backend_without_julia_raises_a_clear_error(juliacall_unavailable):
+    with pytest.raises(RuntimeError) as info:
+        pyspb.solve(pyspb.Device().rates(), cutoff=3, backend="julia")
+    message = str(info.value)
+    assert 'backend="native"' in message
+    assert "juliacall" in message and "PYTHON_JULIAPKG_EXE" in message
+    with pytest.raises(RuntimeError, match='backend="native"'):
+        julia.steady_state_populations(*paper_point(), cutoff=3)
+
+
+def test_loading_sets_thread_and_signal_defaults_only_where_unset(juliacall_unavailable, monkeypatch):
+    unset(monkeypatch, "JULIA_NUM_THREADS")
+    with pytest.raises(RuntimeError):
+        julia.version_info()
+    assert os.environ["PYTHON_JULIACALL_THREADS"] == "auto"
+    assert os.environ["PYTHON_JULIACALL_HANDLE_SIGNALS"] == "yes"
+    # the user's choices stay
+    julia._load.cache_clear()
+    monkeypatch.setenv("PYTHON_JULIACALL_THREADS", "1")
+    monkeypatch.setenv("PYTHON_JULIACALL_HANDLE_SIGNALS", "no")
+    with pytest.raises(RuntimeError):
+        julia.version_info()
+    assert os.environ["PYTHON_JULIACALL_THREADS"] == "1"
+    assert os.environ["PYTHON_JULIACALL_HANDLE_SIGNALS"] == "no"
+
+
+def test_julia_num_threads_is_respected(juliacall_unavailable, monkeypatch):
+    monkeypatch.setenv("JULIA_NUM_THREADS", "1")
+    with pytest.raises(RuntimeError):
+        julia.version_info()
+    assert "PYTHON_JULIACALL_THREADS" not in os.environ
+    assert "PYTHON_JULIACALL_HANDLE_SIGNALS" not in os.environ  # one thread: Ctrl-C keeps working
+
+
+def test_project_override_must_name_a_julia_package(juliacall_unavailable, monkeypatch, tmp_path):
+    monkeypatch.setenv(julia.PROJECT_ENV, str(tmp_path))
+    with pytest.raises(RuntimeError, match=julia.PROJECT_ENV):
+        julia.julia_package_dir()
+    # checked before juliacall is imported
+    with pytest.raises(RuntimeError, match="no PySPBJulia package"):
+        julia.version_info()
+    monkeypatch.setenv(julia.PROJECT_ENV, str(PACKAGE_DIR))
+    assert julia.julia_package_dir() == PACKAGE_DIR
+
+
+def test_inputs_are_checked_before_julia_starts(juliacall_unavailable):
+    Delta, J, chi, xi, gamma = paper_point()
+    with pytest.raises(ValueError, match="one length"):
+        julia.steady_state_populations(np.zeros(2), J, chi, xi, gamma, cutoff=3)
+    with pytest.raises(ValueError, match="cutoff"):
+        julia.steady_state_populations(Delta, J, chi, xi, gamma, cutoff=0)
+    with pytest.raises(ValueError, match="tau"):
+        julia.g2_tau_cw(Delta, J, chi, xi, gamma, [-1.0], cutoff=3)
+    empty = julia.steady_state_populations(*(np.zeros(0) for _ in range(5)), cutoff=3)
+    assert empty.shape == (0, 4, 4)
+
+
+# --- with Julia: results -----------------------------------------------------------
+
+
+@pytest.mark.julia
+@requires_julia
+def test_populations_match_native_on_random_points():
+    from pyspb.backends import native
+
+    points = random_points(5, seed=7)
+    P = julia.steady_state_populations(*points, cutoff=4)
+    assert P.shape == (5, 5, 5) and P.dtype == np.float64 and P.flags.c_contiguous
+    np.testing.assert_allclose(P.sum(axis=(1, 2)), 1.0, rtol=1e-12)
+    assert_populations_close(P, native.steady_state_populations(*points, cutoff=4))
+
+
+@pytest.mark.julia
+@requires_julia
+def test_index_order_is_point_cw_ccw():
+    """J = 0: the ccw mode stays empty, so all population sits at n_ccw = 0."""
+    Delta, J, chi, xi, gamma = paper_point()
+    P = julia.steady_state_populations(Delta, np.zeros(1, complex), chi, xi, gamma, cutoff=4)[0]
+    assert P[1, 0] > 1e-3 and P[:, 1:].sum() < 1e-15 * P[1:, :].sum()
+
+
+@pytest.mark.julia
+@requires_julia
+def test_each_point_is_independent_of_the_others():
+    points = random_points(9, seed=3)
+    together = julia.steady_state_populations(*points, cutoff=3)
+    for k in (0, 4, 8):
+        alone = julia.steady_state_populations(*(np.atleast_1d(p[k]) for p in points), cutoff=3)[0]
+        np.testing.assert_allclose(together[k], alone, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.julia
+@requires_julia
+def test_paper_numbers_with_julia():
+    from pyspb.backends import native
+
+    P = julia.steady_state_populations(*paper_point(), cutoff=6)
+    assert_populations_close(P, native.steady_state_populations(*paper_point(), cutoff=6))
+    out = pyspb.solve(pyspb.Device().rates(r=0.35, phi=0.27), cutoff=6, backend="julia")
+    assert out.attrs["backend"] == "julia"
+    assert out.attrs["quantumoptics_version"] and out.attrs["julia_version"]
+    assert float(out.g2_cw) == pytest.approx(0.012, rel=0.02)
+    assert float(out.g3_cw) == pytest.approx(3.6e-5, rel=0.03)
+    assert float(out.g4_cw) == pytest.approx(4.8e-8, rel=0.03)
+    reference = pyspb.solve(pyspb.Device().rates(r=0.35, phi=0.27), cutoff=6, backend="native")
+    for name in ("N_cw", "g2_cw", "g3_cw", "g4_cw", "N_ccw", "g2_ccw"):
+        assert float(out[name]) == pytest.approx(float(reference[name]), rel=1e-8), name
+
+
+@pytest.mark.julia
+@requires_julia
+def test_g2_tau_matches_native():
+    from pyspb.backends import native
+
+    points = tuple(np.concatenate([p, q]) for p, q in zip(paper_point(), random_points(1, seed=5)))
+    tau = np.array([2.0, 0.0, 0.5, 10.0, 2.0])  # unsorted, repeated
+    g2 = julia.g2_tau_cw(*points, tau, cutoff=5)
+    assert g2.shape == (2, 5)
+    np.testing.assert_allclose(g2, native.g2_tau_cw(*points, tau, cutoff=5), rtol=1e-6)
+    # g2(0) from the propagation equals the steady-state g2 from the populations
+    P = julia.steady_state_populations(*points, cutoff=5)
+    n = np.arange(6.0)
+    marginal = P.sum(axis=2)
+    N = marginal @ n
+    np.testing.assert_allclose(g2[:, 1], marginal @ (n * (n - 1)) / N**2, rtol=1e-9)
+
+
+@pytest.mark.julia
+@requires_julia
+def test_version_info():
+    info = julia.version_info()
+    assert info["julia_version"].startswith("1.")
+    assert re.fullmatch(r"1\.\d+\.\d+.*", info["quantumoptics_version"])
+    assert info["julia_threads"] >= 1
