@@ -50,6 +50,11 @@ def flatten_inputs(inputs: xr.Dataset) -> tuple[xr.DataArray, dict[str, np.ndarr
     template = xr.zeros_like(broadcast[0], dtype=float)
     template.attrs = {}
     template.name = None
+    # coords that no single variable carries (e.g. 2-d over dims the variables split) are
+    # lost by the broadcast: take every coord of the inputs that lives on the grid's dims
+    template = template.assign_coords(
+        {name: coord for name, coord in inputs.coords.items() if set(coord.dims) <= set(template.dims)}
+    )
     flat = {name: np.ascontiguousarray(var.values).ravel() for name, var in zip(POINT_ORDER, broadcast)}
     return template, flat
 

@@ -47,7 +47,7 @@ def _provenance(backend, cutoff: int, tolerance: float | None) -> dict:
     if tolerance is not None:
         attrs["tolerance"] = tolerance
     for key, value in backend.version_info().items():
-        attrs[f"{backend.NAME}_{key}"] = str(value)
+        attrs[key] = str(value)
     return attrs
 
 

@@ -31,6 +31,19 @@ def test_result_has_inputs_dims_coords_units_and_provenance():
     assert out.attrs["backend"] == "native" and out.attrs["cutoff"] == 4
     assert out.attrs["pyspb_version"] == pyspb.__version__
     assert out.attrs["tolerance"] == native.DEFAULT_TOLERANCE
+    assert out.attrs["numpy_version"] == np.__version__
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+def test_every_input_coord_on_the_grid_dims_is_kept(lazy):
+    inputs = grid().assign_coords(
+        label=("Delta", ["red", "green", "blue"]),  # non-index coord of one dim
+        weight=(("Delta", "chi"), np.arange(6.0).reshape(3, 2)),  # on dims no variable shares
+        run="A",  # scalar coord
+    )
+    out = pyspb.solve(inputs.chunk({"Delta": 2}) if lazy else inputs, cutoff=3)
+    for name in ("label", "weight", "run"):
+        xr.testing.assert_identical(out[name], inputs[name])
 
 
 def test_each_grid_point_equals_the_flat_backend_call():
