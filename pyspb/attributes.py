@@ -66,6 +66,22 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "P01_ccw": ("weak-drive single-photon probability of the ccw mode (Eq. 6)", "1"),
     "g2_cw_weak": ("weak-drive estimate of g2(0) of the cw mode (Eq. 7)", "1"),
     "R": ("single-photon-blockade efficiency against backscattering (Eq. 8)", "1"),
+    # the paper's figures (pyspb.paper)
+    "case": ("cavity: ideal (J0 = 0, no tip), without tip or with tip", "1"),
+    "Delta_over_gamma1": ("detuning over the loss rate without tip Delta / gamma1", "1"),
+    "chi_over_gamma": ("Kerr coefficient over the total loss rate chi / gamma", "1"),
+    "J_abs_sq": ("squared modulus of the total backscattering coupling |J|^2", "1e12 s-2"),
+    "J_abs_over_gamma": ("modulus of the total backscattering coupling over the loss rate |J| / gamma", "1"),
+    "l": ("order l of the cancellation point", "1"),
+    "r_cancel": ("tip distance where the tip cancels the intrinsic coupling (J = 0)", "um"),
+    "phi_cancel": ("tip azimuthal distance where the tip cancels the intrinsic coupling (J = 0)", "um"),
+    "P10_cw_numerical": ("probability <1,0| rho |1,0> of one cw and no ccw photon (steady state)", "1"),
+    "P01_ccw_numerical": ("probability <0,1| rho |0,1> of no cw and one ccw photon (steady state)", "1"),
+    "g2_cw_ideal": ("g2(0) of the cw mode of the ideal cavity (J0 = 0, no tip)", "1"),
+    "g2_cw_weak_ideal": ("weak-drive estimate of g2(0) of the ideal cavity (Eq. 7, J = 0)", "1"),
+    "R_weak": ("efficiency R (Eq. 8) from the weak-drive g2 (Eq. 7)", "1"),
+    "r_at_min": ("tip distance of the smallest g2(0) over the scanned tip positions", "um"),
+    "phi_at_min": ("tip azimuthal distance of the smallest g2(0) over the scanned tip positions", "um"),
 }
 
 

@@ -21,3 +21,166 @@ def test_help_runs_as_a_module():
 def test_unknown_command_fails():
     with pytest.raises(SystemExit):
         main(["frobnicate"])
+
+
+# --------------------------------------------------------------------------- help
+
+
+def test_help_explains_both_verbs(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "reproduce" in text and "sweep" in text and "table" in text
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = capsys.readouterr().out
+    assert "[device]" in text and "[rates]" in text and "start" in text
+
+
+# --------------------------------------------------------------------------- reproduce
+
+
+def test_reproduce_all_quick_writes_every_panel(tmp_path, capsys):
+    import pyspb
+    from pyspb.paper import FIGURES
+
+    assert main(["reproduce", "all", "--quick", "--out", str(tmp_path)]) == 0
+    for name in FIGURES:
+        nc, png = tmp_path / f"{name}.nc", tmp_path / f"{name}.png"
+        assert nc.exists() and png.exists(), name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        ds = pyspb.load(nc)
+        assert ds.attrs["panel"] == name and ds.attrs["quick"] == 1
+    printed = capsys.readouterr().out.split()
+    assert len(printed) == 2 * len(FIGURES)
+
+
+def test_reproduce_refuses_unknown_figures(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "fig7", "--out", str(tmp_path)])
+    assert "unknown figure" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- sweep
+
+DEVICE_TOML = """
+[device]
+r = [0.3, 0.35]
+phi = {start = 0.2, stop = 0.3, num = 3}
+J0_over_gamma1 = 1.8
+
+[solve]
+cutoff = 4
+"""
+
+RATES_TOML = """
+[rates]
+Delta = [-0.1, 0.0, 0.1]
+J_re = {start = 0.0, stop = 0.4, num = 2}
+J_im = 0.05
+chi = 1.58
+xi = 0.06
+gamma = 0.3
+"""
+
+OBSERVABLES = ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "g4_ccw", "truncation_error")
+
+
+def _write(tmp_path, text, name="sweep.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_sweep_device_level_equals_solve(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    import pyspb
+
+    out = tmp_path / "device.nc"
+    assert main(["sweep", str(_write(tmp_path, DEVICE_TOML)), "--out", str(out)]) == 0
+    result = pyspb.load(out)
+    expected = pyspb.solve(pyspb.Device().rates(r=[0.3, 0.35], phi=np.linspace(0.2, 0.3, 3)), cutoff=4)
+    assert result.attrs["cutoff"] == 4 and result.attrs["sweep_level"] == "device"
+    assert "[device]" in result.attrs["sweep_config"]
+    for name in OBSERVABLES:
+        xr.testing.assert_allclose(result[name].drop_attrs(), expected[name].drop_attrs(), rtol=1e-12)
+    assert "J_abs" in result and result["J_abs"].attrs["units"] == "1e6 s-1"
+
+
+def test_sweep_rate_level_equals_solve_and_cli_overrides_cutoff(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    import pyspb
+
+    out = tmp_path / "rates.nc"
+    assert main(["sweep", str(_write(tmp_path, RATES_TOML)), "--out", str(out), "--cutoff", "5", "--backend", "native"]) == 0
+    result = pyspb.load(out)
+    inputs = pyspb.rate_grid(Delta=[-0.1, 0.0, 0.1], J_re=np.linspace(0.0, 0.4, 2), J_im=0.05, chi=1.58, xi=0.06, gamma=0.3)
+    expected = pyspb.solve(inputs, cutoff=5)
+    assert result.attrs["cutoff"] == 5 and dict(result.sizes) == {"Delta": 3, "J_re": 2}
+    for name in OBSERVABLES:
+        xr.testing.assert_allclose(result[name].drop_attrs(), expected[name].drop_attrs(), rtol=1e-12)
+
+
+def test_sweep_checkpoint_resumes(tmp_path):
+    import xarray as xr
+
+    import pyspb
+
+    config = _write(tmp_path, DEVICE_TOML)
+    checkpoint = tmp_path / "run.ckpt.nc"
+    first, second = tmp_path / "first.nc", tmp_path / "second.nc"
+    assert main(["sweep", str(config), "--out", str(first), "--checkpoint", str(checkpoint)]) == 0
+    assert checkpoint.exists()
+    assert main(["sweep", str(config), "--out", str(second), "--checkpoint", str(checkpoint)]) == 0
+    xr.testing.assert_equal(pyspb.load(first)["g2_cw"], pyspb.load(second)["g2_cw"])
+
+
+def test_sweep_checkpoint_needs_a_solve_that_supports_it(tmp_path, monkeypatch, capsys):
+    import pyspb
+
+    def solve_without_checkpoint(inputs, cutoff=6, backend="native", *, P=False, progress=None):
+        raise AssertionError("must not be called")
+
+    monkeypatch.setattr(pyspb, "solve", solve_without_checkpoint)
+    config = _write(tmp_path, DEVICE_TOML)
+    code = main(["sweep", str(config), "--out", str(tmp_path / "x.nc"), "--checkpoint", str(tmp_path / "c.nc")])
+    assert code == 2
+    assert "checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (DEVICE_TOML + RATES_TOML, "exactly one"),
+        ("[solve]\ncutoff = 4\n", "exactly one"),
+        ("[device]\nradius = 0.3\n", "unknown device parameter"),
+        ("[device]\nr = -0.3\n", "r must be >= 0"),
+        ("[device]\nr = 'near'\n", "must be a number"),
+        ("[device]\nr = []\n", "one or more numbers"),
+        ("[device]\nr = {start = 0.1, stop = 0.2}\n", "start, stop, num"),
+        ("[device]\nr = {start = 0.1, stop = 0.2, num = 0}\n", "num must be an integer >= 1"),
+        ("[device]\ntip = 1\n", "true or false"),
+        ("[rates]\nDelta = 0.0\nJ_re = 0.1\nchi = 1.0\nxi = 0.1\n", "lacks gamma"),
+        ("[rates]\nDelta = 0.0\nJ_re = 0.1\nchi = 1.0\nxi = 0.1\ngamma = 1.0\nkappa = 2\n", "unknown rate"),
+        ("[rates]\nDelta = 0.0\nJ_re = 0.1\nchi = 1.0\nxi = 0.1\ngamma = -1.0\n", "gamma must be > 0"),
+        ("[device]\nr = 0.3\n[solve]\ncutoff = 4\nmethod = 'fast'\n", "unknown key"),
+        ("[device]\nr = 0.3\n[output]\nfile = 'x'\n", "unknown table"),
+        ("[device\nr = 0.3\n", "not valid TOML"),
+    ],
+)
+def test_sweep_bad_configs_fail_with_a_message(tmp_path, capsys, text, message):
+    out = tmp_path / "out.nc"
+    assert main(["sweep", str(_write(tmp_path, text)), "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_sweep_missing_config_file(tmp_path, capsys):
+    assert main(["sweep", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "o.nc")]) == 2
+    assert "cannot read" in capsys.readouterr().err
