@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EMPTY_MODE_THRESHOLD", "factorial_moments", "correlations", "truncation_error"]
+__all__ = ["RESOLUTION", "EMPTY_MODE_THRESHOLD", "factorial_moments", "correlations", "truncation_error"]
+
+#: relative resolution of a factorial moment of one mode.  The steady-state solvers give
+#: every population to ~1e-16 of the total population of its photon-number level
+#: K = n_cw + n_ccw, so <a^dagger^n a^n> of one mode is known to ~1e-16 of the same moment
+#: of the total photon number.  Below RESOLUTION times that moment, g^(n) would carry a
+#: relative error above ~1e-6 (up to pure rounding noise): it is reported as NaN.
+RESOLUTION = 1e-10
 
 #: a mode whose mean photon number is below this fraction of the total is "empty":
-#: its g^(n) is 0/0 and is reported as NaN
-EMPTY_MODE_THRESHOLD = 1e-10
+#: its g^(n) is 0/0 and is reported as NaN (the order-1 case of RESOLUTION)
+EMPTY_MODE_THRESHOLD = RESOLUTION
 
 #: highest correlation order reported
 MAX_ORDER = 4
@@ -29,34 +36,50 @@ def factorial_moments(marginal: np.ndarray, order: int = MAX_ORDER) -> np.ndarra
     return np.stack(moments, axis=-1)
 
 
-def correlations(P: np.ndarray) -> dict[str, np.ndarray]:
+def _level_populations(P: np.ndarray) -> np.ndarray:
+    """Total population of each level K = n_cw + n_ccw, shape (npts, 2 cutoff + 1)."""
+    levels = P.shape[-1]
+    K = np.add.outer(np.arange(levels), np.arange(levels)).ravel()
+    to_level = np.zeros((levels * levels, 2 * levels - 1))
+    to_level[np.arange(levels * levels), K] = 1.0
+    return P.reshape(P.shape[0], -1) @ to_level
+
+
+def correlations(P: np.ndarray, resolution: float = RESOLUTION) -> dict[str, np.ndarray]:
     """Mean photon numbers and g^(n)(0), n = 2..4, of both modes.
 
     Parameters
     ----------
     P : ndarray, shape (npts, cutoff + 1, cutoff + 1)
         Joint photon-number probabilities.
+    resolution : float
+        Relative resolution of a mode's factorial moment against the same moment of the total
+        photon number (:data:`RESOLUTION`, set by the solvers' accuracy); 0 for exact ``P``.
 
     Returns
     -------
     dict
         ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw`` as arrays of shape
-        (npts,).  g^(n) is NaN where the mode is empty (see :data:`EMPTY_MODE_THRESHOLD`)
-        and where ``n > cutoff`` (the truncated model cannot hold n photons in one mode).
+        (npts,).  g^(n) is NaN where the mode is empty (N below ``resolution`` times the
+        total photon number: 0/0), where <a^dagger^n a^n> of the mode is below
+        ``resolution`` times the n-th factorial moment of the total photon number (not
+        resolved by the solver), and where ``n > cutoff`` (the truncated model cannot hold n
+        photons in one mode).
     """
     cutoff = P.shape[-1] - 1
     marginals = {"cw": P.sum(axis=2), "ccw": P.sum(axis=1)}
     moments = {mode: factorial_moments(m) for mode, m in marginals.items()}
-    total = moments["cw"][:, 0] + moments["ccw"][:, 0]
+    total = factorial_moments(_level_populations(P))
     out = {}
     for mode, m in moments.items():
         N = m[:, 0]
         out[f"N_{mode}"] = N
-        empty = N <= EMPTY_MODE_THRESHOLD * total
+        empty = N <= resolution * total[:, 0]
         safe_N = np.where(empty, 1.0, N)
         for order in range(2, MAX_ORDER + 1):
             g = m[:, order - 1] / safe_N**order
-            g[empty] = np.nan
+            unresolved = m[:, order - 1] < resolution * total[:, order - 1]
+            g[empty | unresolved] = np.nan
             if order > cutoff:
                 g[:] = np.nan
             out[f"g{order}_{mode}"] = g

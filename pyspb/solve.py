@@ -13,7 +13,7 @@ from .attributes import annotate
 from .backends import get_backend
 from .checkpoint import Checkpoint, fingerprint
 from .grid import POINT_ORDER, check_inputs, flatten_inputs, is_lazy
-from .observables import EMPTY_MODE_THRESHOLD, MAX_ORDER, correlations, truncation_error
+from .observables import MAX_ORDER, RESOLUTION, correlations, truncation_error
 
 __all__ = ["solve", "check_cutoff"]
 
@@ -252,7 +252,10 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict) -> xr.Dataset:
         for order in range(2, MAX_ORDER + 1):
             notes = [
                 f"NaN where the {mode} mode is empty to numerical precision "
-                f"(N_{mode} below {EMPTY_MODE_THRESHOLD:g} of the total photon number): 0/0"
+                f"(N_{mode} below {RESOLUTION:g} of the total photon number): 0/0",
+                f"NaN where <a^dagger^{order} a^{order}> of the {mode} mode is below {RESOLUTION:g} "
+                f"of the same moment of the total photon number: not resolved by the solver "
+                f"(e.g. g3, g4 of the nearly empty ccw mode when J is small)",
             ]
             if order > cutoff:
                 notes.append(f"NaN everywhere: cutoff {cutoff} < {order} cannot hold {order} photons")
