@@ -141,19 +141,6 @@ def test_sweep_checkpoint_resumes(tmp_path):
     xr.testing.assert_equal(pyspb.load(first)["g2_cw"], pyspb.load(second)["g2_cw"])
 
 
-def test_sweep_checkpoint_needs_a_solve_that_supports_it(tmp_path, monkeypatch, capsys):
-    import pyspb
-
-    def solve_without_checkpoint(inputs, cutoff=6, backend="native", *, P=False, progress=None):
-        raise AssertionError("must not be called")
-
-    monkeypatch.setattr(pyspb, "solve", solve_without_checkpoint)
-    config = _write(tmp_path, DEVICE_TOML)
-    code = main(["sweep", str(config), "--out", str(tmp_path / "x.nc"), "--checkpoint", str(tmp_path / "c.nc")])
-    assert code == 2
-    assert "checkpoint" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     "text, message",
     [
