@@ -84,3 +84,16 @@ def paper_points():
         "no_tip": dev.rates(tip=False),
         "tip": dev.rates(),
     }
+
+
+def random_points(n, seed):
+    """n random model points (Delta, J, chi, xi, gamma) spanning weak to strong drive and coupling."""
+    rng = np.random.default_rng(seed)
+    gamma = rng.uniform(0.2, 2.0, n)
+    return (
+        rng.uniform(-2, 2, n) * gamma,
+        (rng.uniform(0, 1.5, n) * np.exp(2j * np.pi * rng.uniform(size=n))) * gamma,
+        rng.uniform(0.05, 5, n) * gamma,
+        rng.uniform(0.01, 0.6, n) * gamma,
+        gamma,
+    )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import random_points
 
 import pyspb
 from pyspb.backends import julia
@@ -88,18 +89,6 @@ def fake_julia(path: Path, executable: bool = True) -> Path:
     path.write_text("#!/bin/sh\necho 'julia version 1.11.0'\n")
     path.chmod(0o755 if executable else 0o644)
     return path
-
-
-def random_points(n, seed):
-    rng = np.random.default_rng(seed)
-    gamma = rng.uniform(0.2, 2.0, n)
-    return (
-        rng.uniform(-2, 2, n) * gamma,
-        (rng.uniform(0, 1.5, n) * np.exp(2j * np.pi * rng.uniform(size=n))) * gamma,
-        rng.uniform(0.05, 5, n) * gamma,
-        rng.uniform(0.01, 0.6, n) * gamma,
-        gamma,
-    )
 
 
 def paper_point():

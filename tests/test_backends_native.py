@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import kerr_moments, qutip_state
+from reference import kerr_moments, qutip_state, random_points
 
 from pyspb.backends import native
 from pyspb.model import liouvillian
@@ -15,18 +15,6 @@ from pyspb.observables import correlations
 def populations(Delta, J, chi, xi, gamma, cutoff, **kwargs):
     args = [np.atleast_1d(np.asarray(v)) for v in (Delta, J, chi, xi, gamma)]
     return native.steady_state_populations(*args, cutoff=cutoff, **kwargs)
-
-
-def random_points(n, seed):
-    rng = np.random.default_rng(seed)
-    gamma = rng.uniform(0.2, 2.0, n)
-    return (
-        rng.uniform(-2, 2, n) * gamma,
-        (rng.uniform(0, 1.5, n) * np.exp(2j * np.pi * rng.uniform(size=n))) * gamma,
-        rng.uniform(0.05, 5, n) * gamma,
-        rng.uniform(0.01, 0.6, n) * gamma,
-        gamma,
-    )
 
 
 @pytest.mark.parametrize("cutoff", [2, 3, 4, 5])

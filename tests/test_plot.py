@@ -95,3 +95,13 @@ def test_wrong_axes_or_data_are_refused(quick):
 def test_importing_pyspb_does_not_import_matplotlib():
     code = "import sys, pyspb, pyspb.paper, pyspb.cli; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_plot_is_reachable_as_an_attribute_of_the_package():
+    import importlib
+
+    import pyspb
+
+    assert pyspb.plot is importlib.import_module("pyspb.plot")
+    with pytest.raises(AttributeError, match="no attribute 'plots'"):
+        pyspb.plots  # noqa: B018
