@@ -94,7 +94,8 @@ def solve(
         cutoff used.
     backend : {"native", "julia", "auto"}
         "native" (NumPy/SciPy), "julia" (QuantumOptics.jl via juliacall) or "auto" (Julia
-        if a Julia executable is already installed, else native).
+        if Julia and pyspb's Julia packages are already installed, so that nothing is
+        downloaded; else native).
     P : bool
         Also return the joint photon-number probabilities ``P(n_cw, n_ccw)``.
     tolerance : float, optional

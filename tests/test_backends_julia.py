@@ -258,6 +258,38 @@ def test_executable_present_reads_juliapkgs_record_of_the_last_resolve(monkeypat
     assert julia.executable_present() is False
 
 
+def write_meta(tmp_path, deps_files, executable=None):
+    meta = tmp_path / "julia_env" / "pyjuliapkg" / "meta.json"
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    record = {"deps_files": {str(name): {} for name in deps_files}}
+    if executable is not None:
+        record["executable"] = str(executable)
+    meta.write_text(json.dumps(record))
+
+
+def test_packages_installed_needs_juliapkgs_record_of_pyspbs_declaration(monkeypatch, tmp_path):
+    no_julia_anywhere(monkeypatch, tmp_path)
+    assert julia.packages_installed() is False  # no meta.json
+    write_meta(tmp_path, [tmp_path / "other" / "juliapkg.json"])
+    assert julia.packages_installed() is False  # another package's dependencies only
+    write_meta(tmp_path, [tmp_path / "other" / "juliapkg.json", julia.JULIAPKG_JSON])
+    assert julia.packages_installed() is True
+
+
+def test_auto_uses_julia_only_when_nothing_needs_downloading(monkeypatch, tmp_path):
+    from pyspb.backends import get_backend
+
+    no_julia_anywhere(monkeypatch, tmp_path)
+    exe = fake_julia(tmp_path / "bin" / "julia")
+    monkeypatch.setenv("PATH", str(exe.parent))
+    assert get_backend("auto").NAME == "native"  # Julia present, packages not installed
+    write_meta(tmp_path, [julia.JULIAPKG_JSON], executable=exe)
+    assert get_backend("auto").NAME == "julia"
+    exe.unlink()
+    assert get_backend("auto").NAME == "native"  # packages recorded, Julia gone
+    assert "juliacall" not in sys.modules
+
+
 def test_native_solve_and_auto_without_julia_never_import_juliacall(tmp_path):
     """Importing pyspb, solving natively and asking whether Julia exists load no juliacall."""
     script = (

@@ -27,12 +27,13 @@ BACKENDS = ("native", "julia", "auto")
 def get_backend(name: str) -> ModuleType:
     """The backend module for ``name`` ("native", "julia" or "auto").
 
-    "auto" picks Julia only when a Julia executable is already present (it never starts a
-    download), else the native engine.
+    "auto" picks Julia only when a Julia executable is already present and juliapkg has
+    already installed pyspb's Julia packages (so it never starts a download), else the
+    native engine.
     """
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(map(repr, BACKENDS))}")
     if name == "auto":
         julia = importlib.import_module(".julia", __name__)
-        return julia if julia.executable_present() else importlib.import_module(".native", __name__)
+        return julia if julia.ready() else importlib.import_module(".native", __name__)
     return importlib.import_module(f".{name}", __name__)

@@ -52,6 +52,8 @@ __all__ = [
     "executable_present",
     "g2_tau_cw",
     "julia_package_dir",
+    "packages_installed",
+    "ready",
     "steady_state_populations",
     "version_info",
 ]
@@ -136,13 +138,41 @@ def _find_executable() -> str | None:
         return found if _is_executable(found) else None
     # what juliapkg resolved or installed before (its meta.json, its own install directory)
     prefix = os.path.join(_juliapkg_project(), "pyjuliapkg")
-    try:
-        with open(os.path.join(prefix, "meta.json")) as file:
-            recorded = json.load(file).get("executable")
-    except (OSError, ValueError, AttributeError):
-        recorded = None
+    recorded = _juliapkg_meta().get("executable")
+    recorded = recorded if isinstance(recorded, str) else None
     candidates = [recorded, os.path.join(prefix, "install", "bin", _EXE_NAME), shutil.which("julia")]
     return next((c for c in candidates if _is_executable(c)), None)
+
+
+def _juliapkg_meta() -> dict:
+    """juliapkg's record of its last resolve (``<project>/pyjuliapkg/meta.json``), or {}."""
+    try:
+        with open(os.path.join(_juliapkg_project(), "pyjuliapkg", "meta.json")) as file:
+            meta = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def packages_installed() -> bool:
+    """True if juliapkg has already resolved (installed) pyspb's Julia dependencies.
+
+    juliapkg records in ``meta.json`` every ``juliapkg.json`` it installed the packages of;
+    pyspb's must be among them (QuantumOptics.jl and PySPBJulia are then in juliapkg's Julia
+    environment).  Never imports juliacall or juliapkg.
+    """
+    if getattr(sys.modules.get("juliacall"), "CONFIG", {}).get("inited"):
+        return True
+    recorded = _juliapkg_meta().get("deps_files")
+    if not isinstance(recorded, dict):
+        return False
+    ours = os.path.normcase(os.path.normpath(os.path.abspath(JULIAPKG_JSON)))
+    return any(os.path.normcase(os.path.normpath(os.path.abspath(name))) == ours for name in recorded)
+
+
+def ready() -> bool:
+    """True if ``backend="julia"`` can run without downloading anything (used by "auto")."""
+    return executable_present() and packages_installed()
 
 
 def executable_present() -> bool:
