@@ -139,3 +139,26 @@ def test_steady_state_is_a_density_matrix(Delta, J_abs, J_arg, chi, xi, gamma, c
     # and it is stationary
     L = liouvillian(Delta, J, chi, xi, gamma, cutoff)
     assert np.abs(L @ rho.ravel()).max() < 1e-10 * max(1.0, abs(Delta), abs(chi), xi, gamma, J_abs)
+
+
+def test_weak_drive_against_a_large_loss_converges_without_the_lu_fallback(monkeypatch):
+    """Tip at r = 0.1 um: gamma_tip is large, the terms of L rho ~5e-4 of the vacuum equation.
+
+    GMRES must meet its tolerance on the Liouvillian's own scale (not fall back to sparse LU
+    for every point), and agree with QuTiP.
+    """
+    import pyspb
+    from pyspb.grid import flatten_inputs
+
+    inputs = pyspb.Device().rates(r=0.1, phi=np.linspace(0.0, 1.1, 12))
+    _, flat = flatten_inputs(inputs[["Delta", "J_re", "J_im", "chi", "xi", "gamma"]])
+    points = [flat[name] for name in ("Delta", "J", "chi", "xi", "gamma")]
+    calls = []
+    lu = native._sparse_lu_point
+    monkeypatch.setattr(native, "_sparse_lu_point", lambda *args: calls.append(args) or lu(*args))
+    P = native.steady_state_populations(*points, cutoff=6, threads=1)
+    assert calls == []
+    for k in (0, 7):
+        reference = np.real(np.diag(qutip_state(*(p[k] for p in points), cutoff=6)))
+        big = reference > 1e-8
+        np.testing.assert_allclose(P[k].ravel()[big], reference[big], rtol=1e-6)

@@ -13,7 +13,10 @@ Hamiltonian, the same for every grid point).  Split the Liouvillian as ``L = S +
 
 The steady state solves ``L rho = 0`` with the vacuum population fixed to 1 (the equation
 of the vacuum element is replaced by ``rho_00 = 1``: the diagonal equations are linearly
-dependent through trace preservation), normalised to trace 1 afterwards.  GMRES solves it
+dependent through trace preservation), normalised to trace 1 afterwards.  The replaced
+equation is weighted by the scale of the Liouvillian's terms (measured on the previous
+solution, 1 at first), so that the Krylov tolerance is relative to that scale even where a
+weak drive meets a large loss and every term of ``L rho`` is small.  GMRES solves it
 right-preconditioned by ``S^-1``; the preconditioned operator is ``1 + J S^-1`` (identity
 plus the jump-to-jump map), so a few iterations suffice.
 
@@ -153,6 +156,7 @@ class _GradedSystem:
         self.A1, self.A2 = basis.A1, basis.A2
         self.A1T, self.A2T = basis.A1.T.tocsr(), basis.A2.T.tocsr()
         self.npts, self.dim = Delta.size, K.size
+        self.vacuum_row = np.ones(self.npts)
         self.ratios = ratios
         self.weights = np.cumprod(ratios, axis=1)
         r = ratios[:, K]  # ratio of the level of each basis vector, shape (npts, d)
@@ -231,31 +235,38 @@ class _GradedSystem:
         return x
 
     def preconditioned(self, z: np.ndarray) -> np.ndarray:
-        """``A S^-1 z``: ``L S^-1 z`` with the vacuum equation replaced by ``(S^-1 z)_00``.
+        """``A S^-1 z``: ``L S^-1 z`` with the vacuum equation replaced by ``sigma (S^-1 z)_00``.
+
+        ``sigma`` (:attr:`vacuum_row`, per point) puts the vacuum equation on the scale of the
+        others, so that GMRES's tolerance, relative to the right-hand side ``sigma e_00``, is
+        a tolerance on the Liouvillian's own residual.
 
         ``L`` is applied explicitly (not as ``1 + J S^-1``), so GMRES minimises the true
         residual even where the eigen-decomposition of H_eff is ill-conditioned.
         """
         x = self.no_jump_inverse(z)
         out = self.no_jump(x) + self.jumps(x)
-        out[:, 0, 0] = x[:, 0, 0]
+        out[:, 0, 0] = self.vacuum_row * x[:, 0, 0]
         return out
 
-    def residual(self, x: np.ndarray) -> np.ndarray:
-        """Relative residual of ``L x = 0`` (vacuum equation left out) per point."""
+    def residual(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Relative residual of ``L x = 0`` (vacuum equation left out) per point, and its scale.
+
+        The scale is ``|S x| + |J x|``, the size of the two terms that cancel in ``L x``.
+        """
         no_jump, jumps = self.no_jump(x), self.jumps(x)
         r = no_jump + jumps
         r[:, 0, 0] = 0.0
         scale = np.linalg.norm(no_jump.reshape(self.npts, -1), axis=1) + np.linalg.norm(
             jumps.reshape(self.npts, -1), axis=1
         )
-        return np.linalg.norm(r.reshape(self.npts, -1), axis=1) / scale
+        return np.linalg.norm(r.reshape(self.npts, -1), axis=1) / scale, scale
 
     def subset(self, keep: np.ndarray) -> "_GradedSystem":
         """The same system restricted to the points ``keep``."""
         sub = object.__new__(_GradedSystem)
         sub.__dict__.update(self.__dict__)
-        for name in ("gamma", "ratios", "weights", "r_outer", "r", "diagonal", "drive_lower", "H", "W", "W_inv", "denominator"):
+        for name in ("gamma", "ratios", "weights", "r_outer", "r", "diagonal", "drive_lower", "H", "W", "W_inv", "denominator", "vacuum_row"):
             setattr(sub, name, getattr(self, name)[keep])
         sub.npts = keep.size
         position = {int(k): i for i, k in enumerate(keep)}
@@ -347,14 +358,19 @@ def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: fl
     rho[:, 0, 0] = 1.0  # xi = 0: the vacuum is the steady state
     todo = np.flatnonzero(xi != 0)
     ratios = _perturbative_ratios(Delta, J, chi, xi, gamma, basis)
-    for _ in range(MAX_PASSES):
+    # scale of the vacuum equation (see _GradedSystem.preconditioned): 1 at first, then the
+    # scale of the Liouvillian's terms measured on the previous solution
+    vacuum_row = np.ones(npts)
+    measured_scale = np.zeros(npts, dtype=bool)
+    for number in range(MAX_PASSES):
         if todo.size == 0:
             break
         sel = (Delta[todo], J[todo], chi[todo], xi[todo], gamma[todo])
         with np.errstate(all="ignore"):  # a near-defective H_eff overflows its condition number
             system = _GradedSystem(*sel, basis, ratios[todo])
+        system.vacuum_row = vacuum_row[todo]
         b = np.zeros((todo.size, d, d), dtype=complex)
-        b[:, 0, 0] = 1.0
+        b[:, 0, 0] = vacuum_row[todo]
 
         def operator(z, active):
             sub = system if active.size == todo.size else system.subset(active)
@@ -363,7 +379,8 @@ def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: fl
         with np.errstate(all="ignore"):  # an ill-conditioned H_eff shows up as non-finite
             z, _ = _gmres(operator, b, tolerance, RESTART, MAX_RESTARTS)
             x = system.no_jump_inverse(z)
-            converged = system.residual(x) <= 100 * tolerance
+            residual, scale = system.residual(x)
+            converged = residual <= 100 * tolerance
         t = system.weights[:, basis.K]
         rho[todo] = t[:, :, None] * t[:, None, :] * x
         # A level is resolved when its graded noise floor, tolerance * w_K^2, is below
@@ -379,11 +396,18 @@ def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: fl
         new_ratios[:, 1:] = new_weights[:, 1:] / new_weights[:, :-1]
         new_ratios = np.clip(new_ratios, WEIGHT_FLOOR, 1.0)
         unresolved = ~np.all(resolved, axis=1)
-        for k in np.flatnonzero(~converged):
+        # Where the terms of L x are much smaller than the vacuum equation's right-hand side
+        # (weak drive against a large loss), GMRES meets its tolerance on the wrong scale: such
+        # a point is solved once more with the measured scale before it is handed to the LU.
+        usable = np.isfinite(scale) & (scale > 0)
+        retry = ~converged & usable & ~measured_scale[todo] & (number < MAX_PASSES - 1)
+        vacuum_row[todo[usable]] = scale[usable]
+        measured_scale[todo[usable]] = True
+        for k in np.flatnonzero(~converged & ~retry):
             i = todo[k]
             rho[i] = _sparse_lu_point(Delta[i], J[i], chi[i], xi[i], gamma[i], basis)
         ratios[todo] = new_ratios
-        todo = todo[converged & unresolved]
+        todo = todo[(converged & unresolved) | retry]
     trace = np.einsum("nkk->n", rho).real
     return rho / trace[:, None, None]
 
