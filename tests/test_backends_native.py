@@ -141,16 +141,21 @@ def test_steady_state_is_a_density_matrix(Delta, J_abs, J_arg, chi, xi, gamma, c
     assert np.abs(L @ rho.ravel()).max() < 1e-10 * max(1.0, abs(Delta), abs(chi), xi, gamma, J_abs)
 
 
-def test_weak_drive_against_a_large_loss_converges_without_the_lu_fallback(monkeypatch):
-    """Tip at r = 0.1 um: gamma_tip is large, the terms of L rho ~5e-4 of the vacuum equation.
-
-    GMRES must meet its tolerance on the Liouvillian's own scale (not fall back to sparse LU
-    for every point), and agree with QuTiP.
-    """
+@pytest.mark.parametrize(
+    "device",
+    [
+        {"r": 0.1},  # tip close: large gamma_tip, every term of L rho ~5e-4 of the vacuum equation
+        {"chi3": 1.8e-15},  # chi ~ 500 gamma: energies ~1e4 gamma cancel inside S rho
+    ],
+    ids=["weak-drive-large-loss", "huge-kerr"],
+)
+def test_hard_regimes_converge_without_the_lu_fallback(monkeypatch, device):
+    """GMRES must meet its tolerance on the scale of the Liouvillian's own terms (not hand
+    every point to the sparse LU), and agree with QuTiP."""
     import pyspb
     from pyspb.grid import flatten_inputs
 
-    inputs = pyspb.Device().rates(r=0.1, phi=np.linspace(0.0, 1.1, 12))
+    inputs = pyspb.Device().rates(**device, phi=np.linspace(0.0, 1.1, 12))
     _, flat = flatten_inputs(inputs[["Delta", "J_re", "J_im", "chi", "xi", "gamma"]])
     points = [flat[name] for name in ("Delta", "J", "chi", "xi", "gamma")]
     calls = []
