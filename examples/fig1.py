@@ -16,8 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # write files, open no window
 
-import pyspb
-from pyspb import paper, plot
+from pyspb import paper
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +24,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="coarse grids and a smaller cutoff")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output directory")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
 
     b = paper.fig1b(quick=args.quick)
     for case in b["case"].values:
@@ -36,10 +34,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     c = paper.fig1c(quick=args.quick)
 
-    for name, ds, draw in (("fig1b", b, plot.fig1b), ("fig1c", c, plot.fig1c)):
-        pyspb.save(ds, args.out / f"{name}.nc")
-        draw(ds).savefig(args.out / f"{name}.png", dpi=100, bbox_inches="tight")
-        print(f"wrote {args.out / name}.nc and .png")
+    for name, ds in (("fig1b", b), ("fig1c", c)):
+        nc, png = paper.write_panel(name, ds, args.out)
+        print(f"wrote {nc} and {png}")
 
 
 if __name__ == "__main__":

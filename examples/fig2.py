@@ -16,8 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import pyspb
-from pyspb import paper, plot
+from pyspb import paper
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +24,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="coarse grids and a smaller cutoff")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output directory")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
 
     a = paper.fig2a(quick=args.quick)
     b = paper.fig2b(quick=args.quick)
@@ -34,10 +32,9 @@ def main(argv: list[str] | None = None) -> None:
         point = at_cancellation.sel(chi_over_gamma=ratio)
         print(f"phi = 0.27 um, chi/gamma = {ratio:g}: g2(0) = {float(point.g2_cw):.3g}, N_cw = {float(point.N_cw):.3g}")
 
-    for name, ds, draw in (("fig2a", a, plot.fig2a), ("fig2b", b, plot.fig2b)):
-        pyspb.save(ds, args.out / f"{name}.nc")
-        draw(ds).savefig(args.out / f"{name}.png", dpi=100, bbox_inches="tight")
-        print(f"wrote {args.out / name}.nc and .png")
+    for name, ds in (("fig2a", a), ("fig2b", b)):
+        nc, png = paper.write_panel(name, ds, args.out)
+        print(f"wrote {nc} and {png}")
 
 
 if __name__ == "__main__":

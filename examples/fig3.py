@@ -15,8 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import pyspb
-from pyspb import paper, plot
+from pyspb import paper
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,17 +23,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="coarse grids and a smaller cutoff")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output directory")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
 
     b = paper.fig3b(quick=args.quick)
     print(f"J = 0 at r = {float(b.r_cancel):.3f} um, phi = {', '.join(f'{p:.3f}' for p in b.phi_cancel.values)} um")
     c = paper.fig3c(quick=args.quick)
     d = paper.fig3d(quick=args.quick)
 
-    for name, ds, draw in (("fig3b", b, plot.fig3b), ("fig3c", c, plot.fig3c), ("fig3d", d, plot.fig3d)):
-        pyspb.save(ds, args.out / f"{name}.nc")
-        draw(ds).savefig(args.out / f"{name}.png", dpi=100, bbox_inches="tight")
-        print(f"wrote {args.out / name}.nc and .png")
+    for name, ds in (("fig3b", b), ("fig3c", c), ("fig3d", d)):
+        nc, png = paper.write_panel(name, ds, args.out)
+        print(f"wrote {nc} and {png}")
 
 
 if __name__ == "__main__":

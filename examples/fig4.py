@@ -17,8 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import pyspb
-from pyspb import paper, plot
+from pyspb import paper
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,7 +25,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="coarse grids and a smaller cutoff")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output directory")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
 
     a = paper.fig4a(quick=args.quick)
     best = a.R.where(a.R == a.R.max(), drop=True)
@@ -37,10 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     b = paper.fig4b(quick=args.quick)
     print(b.R.to_pandas().T.round(4))
 
-    for name, ds, draw in (("fig4a", a, plot.fig4a), ("fig4b", b, plot.fig4b)):
-        pyspb.save(ds, args.out / f"{name}.nc")
-        draw(ds).savefig(args.out / f"{name}.png", dpi=100, bbox_inches="tight")
-        print(f"wrote {args.out / name}.nc and .png")
+    for name, ds in (("fig4a", a), ("fig4b", b)):
+        nc, png = paper.write_panel(name, ds, args.out)
+        print(f"wrote {nc} and {png}")
 
 
 if __name__ == "__main__":

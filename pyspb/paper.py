@@ -46,6 +46,7 @@ __all__ = [
     "CASES",
     "panels",
     "reproduce",
+    "write_panel",
     "fig1b",
     "fig1c",
     "fig2a",
@@ -798,6 +799,26 @@ def panels(figures: str | Iterable[str] = "all") -> list[str]:
     return out
 
 
+def write_panel(name: str, ds: xr.Dataset, out_dir: str | os.PathLike, dpi: int = 100) -> tuple[Path, Path]:
+    """Save panel ``name``'s Dataset as ``<out_dir>/<name>.nc`` and draw it as ``<name>.png``.
+
+    The NetCDF file is written atomically (:func:`pyspb.save`); the figure is closed after
+    saving.  ``out_dir`` is created if missing.  Returns the two paths.
+    """
+    import matplotlib.pyplot as plt
+
+    from . import plot
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nc = save(ds, out_dir / f"{name}.nc")
+    figure = plot.plot_panel(name, ds)
+    png = out_dir / f"{name}.png"
+    figure.savefig(png, dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return nc, png
+
+
 def reproduce(
     figures: str | Iterable[str] = "all",
     out_dir: str | os.PathLike = ".",
@@ -832,23 +853,12 @@ def reproduce(
     dict
         Panel name -> (NetCDF path, PNG path).
     """
-    import matplotlib.pyplot as plt
-
-    from . import plot
-
     selected = panels(figures)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, tuple[Path, Path]] = {}
     for name in selected:
         start = time.perf_counter()
         ds = FIGURES[name](quick=quick, cutoff=cutoff, backend=backend, progress=None if progress else False)
-        nc = save(ds, out_dir / f"{name}.nc")
-        figure = plot.plot_panel(name, ds)
-        png = out_dir / f"{name}.png"
-        figure.savefig(png, dpi=dpi, bbox_inches="tight")
-        plt.close(figure)
-        written[name] = (nc, png)
+        nc, png = written[name] = write_panel(name, ds, out_dir, dpi=dpi)
         if progress:
             print(f"{name}: {time.perf_counter() - start:.1f} s -> {nc.name}, {png.name}", file=sys.stderr)
     return written
