@@ -316,6 +316,35 @@ function _check_failed(failed::Vector{Bool}, points)
 end
 
 """
+    _foreach_steady_state(f, model, points)
+
+Solve the steady state of every point, spread over Julia's threads (one BLAS thread), and
+call `f(k, x, c)` with the point index `k`, its reduced solution `x` (see
+[`_solve_reduced!`](@ref)) and its coefficients `c` (a buffer of the calling task: use it
+before returning). Throws, naming the points, if any reduced system is singular.
+"""
+function _foreach_steady_state(f, model::TwoModeKerrModel, points)
+    failed = zeros(Bool, length(points.Delta))
+    _with_serial_blas() do
+        Threads.@threads for chunk in _chunks(length(points.Delta))
+            values = Vector{ComplexF64}(undef, length(model.rowval))
+            rhs = Vector{ComplexF64}(undef, model.nunknowns)
+            c = Vector{ComplexF64}(undef, NCOEFFICIENTS)
+            for k in chunk
+                x = _solve_reduced!(values, rhs, model, _coefficients!(c, points, k))
+                if x === nothing
+                    failed[k] = true
+                else
+                    f(k, x, c)
+                end
+            end
+        end
+    end
+    _check_failed(failed, points)
+    return nothing
+end
+
+"""
     steady_state_populations(Delta, J, chi, xi, gamma; cutoff) -> Array{Float64, 3}
 
 Joint photon-number probabilities of the exact steady state of the truncated model, at each
@@ -339,29 +368,14 @@ function steady_state_populations(
     levels = model.cutoff + 1
     out = Array{Float64}(undef, npts, levels, levels)
     npts == 0 && return out
-    failed = zeros(Bool, npts)
-    _with_serial_blas() do
-        Threads.@threads for chunk in _chunks(npts)
-            values = Vector{ComplexF64}(undef, length(model.rowval))
-            rhs = Vector{ComplexF64}(undef, model.nunknowns)
-            c = Vector{ComplexF64}(undef, NCOEFFICIENTS)
-            for k in chunk
-                x = _solve_reduced!(values, rhs, model, _coefficients!(c, points, k))
-                if x === nothing
-                    failed[k] = true
-                    out[k, :, :] .= NaN
-                    continue
-                end
-                trace = _trace(model, x)
-                for i in eachindex(model.diagonal)
-                    value = i == 1 ? 1.0 : real(x[model.diagonal[i] - 1])
-                    n_cw, n_ccw = (i - 1) % levels, (i - 1) ÷ levels
-                    out[k, n_cw + 1, n_ccw + 1] = value / trace
-                end
-            end
+    _foreach_steady_state(model, points) do k, x, _
+        trace = _trace(model, x)
+        for i in eachindex(model.diagonal)
+            value = i == 1 ? 1.0 : real(x[model.diagonal[i] - 1])
+            n_cw, n_ccw = (i - 1) % levels, (i - 1) ÷ levels
+            out[k, n_cw + 1, n_ccw + 1] = value / trace
         end
     end
-    _check_failed(failed, points)
     return out
 end
 
@@ -398,26 +412,10 @@ function g2_tau_cw(
     out = Matrix{Float64}(undef, npts, length(delays))
     (npts == 0 || isempty(delays)) && return out
     tspan = unique!(sort!(vcat(0.0, delays)))
-    failed = zeros(Bool, npts)
-    _with_serial_blas() do
-        Threads.@threads for chunk in _chunks(npts)
-            values = Vector{ComplexF64}(undef, length(model.rowval))
-            rhs = Vector{ComplexF64}(undef, model.nunknowns)
-            c = Vector{ComplexF64}(undef, NCOEFFICIENTS)
-            for k in chunk
-                _coefficients!(c, points, k)
-                x = _solve_reduced!(values, rhs, model, c)
-                if x === nothing
-                    failed[k] = true
-                    out[k, :] .= NaN
-                    continue
-                end
-                rho = _density_operator(model, x)
-                out[k, :] = _g2_tau_point(model, rho, c, tspan, delays, reltol, abstol)
-            end
-        end
+    _foreach_steady_state(model, points) do k, x, c
+        rho = _density_operator(model, x)
+        out[k, :] = _g2_tau_point(model, rho, c, tspan, delays, reltol, abstol)
     end
-    _check_failed(failed, points)
     return out
 end
 
