@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RESOLUTION", "EMPTY_MODE_THRESHOLD", "factorial_moments", "correlations", "truncation_error"]
+__all__ = ["RESOLUTION", "factorial_moments", "correlations", "truncation_error"]
 
 #: relative resolution of a factorial moment of one mode.  The steady-state solvers give
 #: every population to ~1e-16 of the total population of its photon-number level
 #: K = n_cw + n_ccw, so <a^dagger^n a^n> of one mode is known to ~1e-16 of the same moment
 #: of the total photon number.  Below RESOLUTION times that moment, g^(n) would carry a
-#: relative error above ~1e-6 (up to pure rounding noise): it is reported as NaN.
+#: relative error above ~1e-6 (up to pure rounding noise): it is reported as NaN.  At order 1
+#: this makes a mode "empty" (N below RESOLUTION times the total): its g^(n) is 0/0.
 RESOLUTION = 1e-10
-
-#: a mode whose mean photon number is below this fraction of the total is "empty":
-#: its g^(n) is 0/0 and is reported as NaN (the order-1 case of RESOLUTION)
-EMPTY_MODE_THRESHOLD = RESOLUTION
 
 #: highest correlation order reported
 MAX_ORDER = 4
