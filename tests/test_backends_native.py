@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import kerr_moments, qutip_state, random_points
 
-from pyspb.backends import native
+from pyspb.backends import gauss_seidel, native
 from pyspb.model import liouvillian
 from pyspb.observables import correlations
 
@@ -104,6 +104,7 @@ def test_no_drive_gives_vacuum():
 
 def test_sparse_lu_fallback_agrees_with_krylov_path(monkeypatch):
     points = random_points(3, seed=5)
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # the Krylov path, not the level sweeps
     fast = native.steady_state_populations(*points, cutoff=4)
     monkeypatch.setattr(native, "MAX_RESTARTS", 0)  # GMRES does nothing: every point falls back
     slow = native.steady_state_populations(*points, cutoff=4)
@@ -158,6 +159,7 @@ def test_hard_regimes_converge_without_the_lu_fallback(monkeypatch, device):
     inputs = pyspb.Device().rates(**device, phi=np.linspace(0.0, 1.1, 12))
     _, flat = flatten_inputs(inputs[["Delta", "J_re", "J_im", "chi", "xi", "gamma"]])
     points = [flat[name] for name in ("Delta", "J", "chi", "xi", "gamma")]
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # the Krylov path, not the level sweeps
     calls = []
     lu = native._sparse_lu_point
     monkeypatch.setattr(native, "_sparse_lu_point", lambda *args: calls.append(args) or lu(*args))

@@ -33,6 +33,7 @@ same vacuum-fixed system instead, so no point returns an unconverged answer.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -43,6 +44,7 @@ from scipy.linalg.lapack import ztrsyl as trsyl
 from threadpoolctl import threadpool_limits
 
 from ..model import ExcitationBasis, excitation_basis, liouvillian, mode_operators
+from . import gauss_seidel
 
 NAME = "native"
 
@@ -56,6 +58,8 @@ MAX_RESTARTS = 5
 MAX_PASSES = 4
 #: eigenvector-basis condition number above which a point uses the Schur form of H_eff
 SCHUR_CONDITION = 1e8
+#: points swept together by the level sweeps (at most)
+SWEEP_BATCH = 1024
 #: working memory of one batch of points, in bytes
 BATCH_BYTES = 256 * 2**20
 #: smallest weight used for an excitation level
@@ -94,10 +98,16 @@ def steady_state_populations(
     """
     basis = excitation_basis(cutoff)
     V = basis.V.toarray()
+    n_total = np.add.outer(np.arange(cutoff + 1), np.arange(cutoff + 1)).ravel()
+    # V is block diagonal: Fock states with K photons are made of basis vectors with K photons
+    blocks = [(np.flatnonzero(n_total == K), np.flatnonzero(basis.K == K)) for K in range(2 * cutoff + 1)]
 
     def fock_populations(rho_hat: np.ndarray) -> np.ndarray:
         # diag(V rho V^T) in the Fock basis; the phase of J cancels on the diagonal
-        P = np.einsum("ik,nkl,il->ni", V, rho_hat, V, optimize=True).real
+        P = np.empty((rho_hat.shape[0], V.shape[0]))
+        for fock, own in blocks:
+            V_K, rho_K = V[np.ix_(fock, own)], rho_hat[:, own[0] : own[-1] + 1, own[0] : own[-1] + 1]
+            P[:, fock] = np.einsum("ik,nkl,il->ni", V_K, rho_K, V_K).real
         return P.reshape(-1, cutoff + 1, cutoff + 1)
 
     return steady_state_excitation_basis(
@@ -411,35 +421,71 @@ def steady_state_excitation_basis(
 ) -> np.ndarray:
     """Steady states in the excitation basis, trace 1, shape (npts, d, d).
 
-    Points are solved in batches of bounded memory, ``threads`` batches at a time (default:
-    one per core).  With ``reduce``, each batch of states is passed through it at once and
-    only its results are kept (e.g. populations): memory then does not grow with d^2 npts.
+    Every point is first solved by level sweeps (:mod:`pyspb.backends.gauss_seidel`); the
+    points they leave (strong drive, or levels that would underflow) are solved by the graded
+    Krylov method of this module, in batches of bounded memory.  ``threads`` workers run side
+    by side (default: one per core).  With ``reduce``, states are passed through it as they
+    are found and only its results are kept (e.g. populations): memory then does not grow
+    with d^2 npts.
     """
     Delta, J, chi, xi, gamma = in_units_of_gamma(Delta, J, chi, xi, gamma)
-    d = basis.dim
+    d, npts = basis.dim, Delta.size
     workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
-    batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
-    # two batches per worker keep both cores busy to the end; small matrices want big
-    # batches, or Python overhead dominates
-    smallest = max(4, 16384 // (d * d))
-    batch = min(batch, max(smallest, -(-Delta.size // (2 * workers))), -(-Delta.size // workers))
-    parts = [slice(start, start + batch) for start in range(0, Delta.size, batch)]
-    results: list[np.ndarray | None] = [None] * len(parts)
+    results: dict[str, np.ndarray] = {}
+    lock = threading.Lock()
 
-    def run(index: int) -> None:
-        part = parts[index]
-        states = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance)
-        results[index] = states if reduce is None else reduce(states)
+    def deliver(index: np.ndarray, states: np.ndarray) -> None:
+        states /= np.einsum("nkk->n", states).real[:, None, None]
+        values = states if reduce is None else reduce(states)
+        with lock:
+            if "out" not in results:
+                results["out"] = np.empty((npts,) + values.shape[1:], dtype=values.dtype)
+        results["out"][index] = values
 
-    # small matrices: one BLAS thread per batch, batches side by side (LAPACK releases the GIL)
+    ratios = _perturbative_ratios(Delta, J, chi, xi, gamma, basis)
+    sweepable = np.flatnonzero((xi != 0) & ~gauss_seidel.underflows(ratios))
+    left = [np.setdiff1d(np.arange(npts), sweepable)]
+    sweep_parts = [sweepable[w::workers] for w in range(min(workers, max(1, sweepable.size)))]
+    sweep_batch = int(min(SWEEP_BATCH, max(16, BATCH_BYTES // (64 * d * d))))
+
+    def sweep(part: np.ndarray) -> None:
+        args = (Delta[part], J[part], chi[part], xi[part])
+        for where, states, converged in gauss_seidel.sweep_steady_states(*args, basis, tolerance, sweep_batch):
+            if converged.any():
+                deliver(part[where[converged]], states[converged])
+            if not converged.all():
+                with lock:
+                    left.append(part[where[~converged]])
+
+    # small matrices: one BLAS thread per worker, workers side by side (BLAS releases the GIL)
     with threadpool_limits(limits=1, user_api="blas"):
-        if workers == 1 or len(parts) == 1:
-            for index in range(len(parts)):
-                run(index)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(run, range(len(parts))))
-    return np.concatenate(results, axis=0)
+        _run(sweep, sweep_parts, workers)
+        rest = np.sort(np.concatenate(left))
+        batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
+        # two batches per worker keep both cores busy to the end; small matrices want big
+        # batches, or Python overhead dominates
+        smallest = max(4, 16384 // (d * d))
+        batch = min(batch, max(smallest, -(-rest.size // (2 * workers))), max(1, -(-rest.size // workers)))
+        parts = [rest[start : start + batch] for start in range(0, rest.size, batch)]
+
+        def krylov(part: np.ndarray) -> None:
+            states = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance)
+            deliver(part, states)
+
+        _run(krylov, parts, workers)
+    if "out" not in results:  # no points
+        deliver(np.zeros(0, dtype=int), np.zeros((0, d, d), dtype=complex))
+    return results["out"]
+
+
+def _run(task: Callable[[np.ndarray], None], parts: list[np.ndarray], workers: int) -> None:
+    """``task(part)`` for every part, ``workers`` at a time."""
+    if workers == 1 or len(parts) <= 1:
+        for part in parts:
+            task(part)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(task, parts))
 
 
 def _sparse_lu_point(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np.ndarray:

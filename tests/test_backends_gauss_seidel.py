@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+from reference import qutip_state, random_points
+
+import pyspb
+from pyspb.backends import gauss_seidel, native
+from pyspb.grid import flatten_inputs
+from pyspb.model import excitation_basis
+
+
+def sweep(points, cutoff, tolerance=1e-12):
+    """Trace-1 states from the level sweeps alone, in the Fock basis, and the converged mask."""
+    Delta, J, chi, xi, gamma = native.in_units_of_gamma(*points)
+    basis = excitation_basis(cutoff)
+    rho, converged = gauss_seidel.steady_states(Delta, J, chi, xi, basis, tolerance)
+    rho = rho / np.einsum("nkk->n", rho).real[:, None, None]
+    U = native.fock_from_excitation(basis, J)
+    return U @ rho @ np.conj(np.swapaxes(U, 1, 2)), converged
+
+
+def device_points(**coords):
+    _, flat = flatten_inputs(pyspb.Device().rates(**coords)[["Delta", "J_re", "J_im", "chi", "xi", "gamma"]])
+    return [flat[name] for name in ("Delta", "J", "chi", "xi", "gamma")]
+
+
+def krylov_only(monkeypatch):
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)
+
+
+@pytest.mark.parametrize("cutoff", [2, 3, 5])
+def test_sweeps_match_qutip_on_random_points(cutoff):
+    points = random_points(6, seed=10 + cutoff)
+    rho, converged = sweep(points, cutoff)
+    assert converged.sum() >= 3  # random points include strong drives the sweeps leave alone
+    for k in np.flatnonzero(converged):
+        reference = qutip_state(*(p[k] for p in points), cutoff)
+        np.testing.assert_allclose(rho[k], reference, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "coords",
+    [
+        {"r": np.linspace(0.2, 0.6, 5), "phi": np.linspace(0.0, 1.1, 7)},  # Fig. 4(a)
+        {"r": 0.1, "phi": np.linspace(0.0, 1.1, 6)},  # tip close: large loss
+        {"chi3": 1.8e-15, "phi": np.linspace(0.0, 1.1, 6)},  # chi ~ 500 gamma
+        {"tip": False, "Pin": np.geomspace(4e-18, 4e-14, 5)},
+    ],
+    ids=["fig4a", "tip-close", "huge-kerr", "no-tip-power"],
+)
+def test_sweeps_agree_with_the_krylov_solver_to_relative_accuracy(monkeypatch, coords):
+    """Every photon-number level, including 4-photon populations ~1e-13, to 1e-9 relative."""
+    points = device_points(**coords)
+    basis = excitation_basis(6)
+    rho, converged = sweep(points, 6)
+    assert converged.all()
+    krylov_only(monkeypatch)
+    reference = native.steady_state_density_matrices(*points, cutoff=6)
+    np.testing.assert_allclose(rho, reference, atol=1e-12, rtol=0)  # the tolerance of both
+    levels = basis.K.max() + 1
+    n_total = np.add.outer(np.arange(7), np.arange(7)).ravel()
+    for k in range(len(points[0])):
+        for K in range(5):
+            mine = np.real(np.diag(rho[k]))[n_total == K].sum()
+            theirs = np.real(np.diag(reference[k]))[n_total == K].sum()
+            assert abs(mine - theirs) <= 1e-9 * theirs, (k, K, mine, theirs)
+    assert levels == 13
+
+
+def test_strong_drive_is_left_to_the_krylov_solver_and_still_right():
+    points = device_points(Pin=np.array([4e-15, 4e-11]))  # the paper's power and 1e4 times it
+    _, converged = sweep(points, 4)
+    assert converged.tolist() == [True, False]
+    P = native.steady_state_populations(*points, cutoff=4)
+    reference = np.real(np.diag(qutip_state(*(p[1] for p in points), cutoff=4)))
+    np.testing.assert_allclose(P[1].ravel(), reference, atol=1e-10)
+
+
+def test_underflowing_levels_are_left_to_the_krylov_solver():
+    """A drive of 1e-40 gamma: the sweeps would underflow; the answer is still linear response."""
+    Delta, J, chi, gamma = (np.array([v, v]) for v in (0.0, 0.3 + 0.1j, 2.0, 1.0))
+    xi = np.array([1e-40, 1e-6])
+    basis = excitation_basis(5)
+    ratios = native._perturbative_ratios(Delta, J, chi, xi, gamma, basis)
+    assert gauss_seidel.underflows(ratios).tolist() == [True, False]
+    P = native.steady_state_populations(Delta, J, chi, xi, gamma, cutoff=5)
+    assert P[0, 0, 0] == pytest.approx(1.0)
+    # one photon in either mode scales as xi^2
+    np.testing.assert_allclose(P[0, 1, 0] / 1e-80, P[1, 1, 0] / 1e-12, rtol=1e-5)
+    np.testing.assert_allclose(P[0, 0, 1] / 1e-80, P[1, 0, 1] / 1e-12, rtol=1e-5)
+
+
+def test_no_point_is_returned_unconverged(monkeypatch):
+    """With too few sweeps allowed, nothing is reported converged."""
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 3)
+    _, converged = sweep(device_points(phi=np.linspace(0.0, 1.1, 8)), 5)
+    assert not converged.any()
