@@ -4,7 +4,7 @@
 In panel (b) the "min" of Eq. (8) is over the tip positions: for each J0 the smallest g2(0)
 found by a nested grid search over (r, phi).
 
-    python examples/fig4.py --out figures            # about two minutes on two cores
+    python examples/fig4.py --out figures            # about 30 s on two cores
     python examples/fig4.py --quick --out figures    # seconds
 """
 

@@ -297,7 +297,7 @@ def _parser() -> argparse.ArgumentParser:
             "Compute the panels of the paper's figures and write <panel>.nc (NetCDF, labelled, with "
             "units) and <panel>.png into --out.  FIGURE is fig1 (panels b, c), fig2 (a, b), fig3 "
             "(b, c, d), fig4 (a, b), all, or a single panel such as fig4a.  The full size (all panels) takes"
-            " about two minutes on two cores; --quick takes seconds (coarse grids, cutoff 5)."
+            " about 40 s on two cores; --quick takes seconds (coarse grids, cutoff 5)."
         ),
     )
     reproduce.add_argument("figures", nargs="+", metavar="FIGURE", help="fig1, fig2, fig3, fig4, all or a panel (fig1b, ...)")

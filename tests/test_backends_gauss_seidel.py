@@ -94,3 +94,18 @@ def test_no_point_is_returned_unconverged(monkeypatch):
     monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 3)
     _, converged = sweep(device_points(phi=np.linspace(0.0, 1.1, 8)), 5)
     assert not converged.any()
+
+
+def test_refilled_slots_give_the_same_states():
+    """Points entering freed slots mid-run (batch of 3 for 20 points) start clean."""
+    Delta, J, chi, xi, _ = native.in_units_of_gamma(*device_points(phi=np.linspace(0.0, 1.1, 20)))
+    basis = excitation_basis(4)
+    together = {}
+    for index, states, converged in gauss_seidel.sweep_steady_states(Delta, J, chi, xi, basis, 1e-12, batch=64):
+        together.update({i: s for i, s, c in zip(index, states, converged) if c})
+    apart = {}
+    for index, states, converged in gauss_seidel.sweep_steady_states(Delta, J, chi, xi, basis, 1e-12, batch=3):
+        apart.update({i: s for i, s, c in zip(index, states, converged) if c})
+    assert sorted(together) == sorted(apart) == list(range(20))
+    for i in range(20):
+        np.testing.assert_allclose(apart[i], together[i], atol=1e-13, rtol=0)

@@ -2,8 +2,18 @@
 
 Method
 ------
-Work in the :class:`~pyspb.model.ExcitationBasis` (eigenbasis of the drive-free
-Hamiltonian, the same for every grid point).  Split the Liouvillian as ``L = S + J``:
+Two exact solvers of the same vacuum-fixed system, tried in turn for every point:
+
+1. *Level sweeps* (:mod:`pyspb.backends.gauss_seidel`): block Gauss-Seidel over the
+   photon-number levels of the density matrix, no eigen-decomposition.  Fast, and at
+   moderate drive (every figure of the paper) it converges for every point.
+2. *Graded Krylov* (this module, below) for the points the sweeps leave: strong drive or
+   multi-photon resonances (where the sweeps contract too slowly) and drives so weak that
+   the top levels would underflow.
+
+The Krylov solver works in the :class:`~pyspb.model.ExcitationBasis` (eigenbasis of the
+drive-free Hamiltonian, the same for every grid point).  Split the Liouvillian as
+``L = S + J``:
 
 * ``S rho = -i (H_eff rho - rho H_eff^dagger)`` with the non-Hermitian
   ``H_eff = H - i gamma (n1 + n2) / 2`` *including the drive*; ``S^-1`` is applied exactly
