@@ -99,8 +99,10 @@ def solve(
     P : bool
         Also return the joint photon-number probabilities ``P(n_cw, n_ccw)``.
     tolerance : float, optional
-        Relative residual for the native engine (default
-        :data:`pyspb.backends.native.DEFAULT_TOLERANCE`); ignored by Julia (direct solve).
+        Relative accuracy asked of the native engine per photon-number level (default
+        :data:`pyspb.backends.native.DEFAULT_TOLERANCE`): the estimated remaining error of the
+        level sweeps, or the graded residual of the Krylov solver; ignored by Julia (direct
+        solve).
     chunk_size : int
         Points per backend call.
     progress : bool, optional

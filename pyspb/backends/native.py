@@ -97,9 +97,11 @@ def steady_state_populations(
     cutoff : int
         Largest photon number kept per mode.
     tolerance : float
-        Relative residual of the graded system at which a point counts as converged.
+        Relative accuracy per photon-number level at which a point counts as converged: the
+        estimated remaining error of the level sweeps, or the residual of the graded Krylov
+        system.
     threads : int, optional
-        Batches solved side by side (default: one per core).
+        Workers run side by side (default: one per core).
 
     Returns
     -------
