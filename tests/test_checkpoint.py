@@ -80,6 +80,7 @@ def test_sigkilled_sweep_resumes_and_loses_at_most_one_chunk(tmp_path, monkeypat
     assert done >= 2 * chunk, "the sweep did not get going"
     saved = int(pyspb.load(path).done.sum())
     assert saved < 24, "the sweep finished before it was killed"
+    assert saved >= done  # what was recorded before the kill is still there, readable
     calls = count_points(monkeypatch)
     resumed = pyspb.solve(grid(), cutoff=3, checkpoint=path, chunk_size=chunk)
     assert sum(calls) == 24 - saved  # only the missing points are computed
