@@ -169,3 +169,24 @@ def test_hard_regimes_converge_without_the_lu_fallback(monkeypatch, device):
         reference = np.real(np.diag(qutip_state(*(p[k] for p in points), cutoff=6)))
         big = reference > 1e-8
         np.testing.assert_allclose(P[k].ravel()[big], reference[big], rtol=1e-6)
+
+
+def test_memory_does_not_grow_with_the_number_of_points(monkeypatch):
+    """Populations only are kept: 4x the points must not need 4x the working memory."""
+    import tracemalloc
+
+    monkeypatch.setattr(native, "SWEEP_BATCH", 64)
+    monkeypatch.setattr(native, "BATCH_BYTES", 2**20)
+    cutoff, d = 3, 16
+
+    def peak(n):
+        points = random_points(n, seed=n)
+        tracemalloc.start()
+        native.steady_state_populations(*points, cutoff=cutoff, threads=1)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    small, large = peak(500), peak(2000)
+    states = 2000 * d * d * 16  # what keeping every density matrix would take
+    assert large < 2 * small and large < 0.5 * states, (small, large, states)
