@@ -457,8 +457,10 @@ def steady_state_excitation_basis(
     ratios = _perturbative_ratios(Delta, J, chi, xi, gamma, basis)
     sweepable = np.flatnonzero((xi != 0) & ~gauss_seidel.underflows(ratios))
     left = [np.setdiff1d(np.arange(npts), sweepable)]
-    sweep_parts = [sweepable[w::workers] for w in range(min(workers, max(1, sweepable.size)))]
     sweep_batch = int(min(SWEEP_BATCH, max(16, BATCH_BYTES // (64 * d * d))))
+    # a worker per full batch at most: splitting a small grid costs more than it gains
+    sweepers = max(1, min(workers, -(-sweepable.size // sweep_batch)))
+    sweep_parts = [sweepable[w::sweepers] for w in range(sweepers)]
 
     def sweep(part: np.ndarray) -> None:
         args = (Delta[part], J[part], chi[part], xi[part])
@@ -471,7 +473,7 @@ def steady_state_excitation_basis(
 
     # small matrices: one BLAS thread per worker, workers side by side (BLAS releases the GIL)
     with threadpool_limits(limits=1, user_api="blas"):
-        _run(sweep, sweep_parts, workers)
+        _run(sweep, sweep_parts, sweepers)
         rest = np.sort(np.concatenate(left))
         batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
         # two batches per worker keep both cores busy to the end; small matrices want big
