@@ -34,7 +34,7 @@ exceed the populations they produce and rounding sets a floor relative to them);
 relative to the 4-photon scale (higher levels enter the observables only through their
 sums).  The sweeps converge linearly, so the largest such change ``c`` and its ratio ``q``
 to the previous sweep's estimate the remaining error as ``c q / (1 - q)``; a point is
-accepted when that is below ``tolerance`` and ``q <= 1/2``.  A point whose change shrinks
+accepted when that is below ``tolerance`` and ``q <= 1/2`` in this sweep and the one before.  A point whose change shrinks
 less than twofold per sweep (strong drive, multi-photon resonances), or whose top level
 would underflow, is reported as not converged and left to the Krylov solver of
 :mod:`pyspb.backends.native`.
@@ -126,7 +126,8 @@ class _Sweeps:
         self.xi = np.zeros(slots)
         self.phase = np.ones(slots, dtype=complex)
         self.sweeps = np.zeros(slots, dtype=int)
-        self.previous = np.full(slots, np.inf)
+        self.previous = np.full(slots, np.inf)  # relative change in the last sweep
+        self.ratio = np.full(slots, np.inf)  # its ratio to the one before
 
     @property
     def slots(self) -> int:
@@ -149,6 +150,7 @@ class _Sweeps:
         self.phase[slots] = np.exp(-1j * np.angle(np.where(np.abs(J) > 0, J, 1.0)))
         self.sweeps[slots] = 0
         self.previous[slots] = np.inf
+        self.ratio[slots] = np.inf
 
     def empty(self, slots: np.ndarray) -> None:
         """Free ``slots``; their last states stay there (bounded) until refilled or shrunk."""
@@ -159,7 +161,7 @@ class _Sweeps:
         keep = np.flatnonzero(self.index >= 0)
         self.strips = [np.ascontiguousarray(strip[:, :, keep]) for strip in self.strips]
         self.inverse_D = {key: np.ascontiguousarray(value[:, :, keep]) for key, value in self.inverse_D.items()}
-        for name in ("index", "xi", "phase", "sweeps", "previous"):
+        for name in ("index", "xi", "phase", "sweeps", "previous", "ratio"):
             setattr(self, name, getattr(self, name)[keep])
 
     def sweep(self) -> np.ndarray:
@@ -246,7 +248,8 @@ def sweep_steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: fl
     -----
     The sweeps converge linearly: with ``c`` the relative change in the last sweep and
     ``q`` its ratio to the change before, the remaining error is about ``c q / (1 - q)``.
-    A point is accepted when that estimate is below ``tolerance`` and ``q <= 1/2``; a point
+    A point is accepted when that estimate is below ``tolerance`` and ``q <= 1/2`` in the last
+    two sweeps; a point
     whose ``q`` stays above 1/2 after six sweeps, or that reaches :data:`MAX_SWEEPS`, is
     given up.
     """
@@ -271,12 +274,15 @@ def sweep_steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: fl
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = relative / sweeps.previous
             estimate = relative * ratio / (1.0 - np.minimum(ratio, SLOWEST_CONTRACTION))
-        done = checked & (ratio <= SLOWEST_CONTRACTION) & (estimate <= tolerance)
+        # two contracting sweeps in a row: one small ratio could be a fluctuation
+        contracting = (ratio <= SLOWEST_CONTRACTION) & (sweeps.ratio <= SLOWEST_CONTRACTION)
+        done = checked & contracting & (estimate <= tolerance)
         # at the rounding floor the change stops shrinking while already below the tolerance
         done |= checked & (relative <= tolerance) & (sweeps.previous <= tolerance)
         slow = (ratio > SLOWEST_CONTRACTION) & (sweeps.sweeps > FIRST_CHECK + 3)
         failed = busy & ~done & (slow | ~np.isfinite(relative) | (sweeps.sweeps >= MAX_SWEEPS))
         sweeps.previous = np.where(sweeps.sweeps >= FIRST_CHECK, relative, np.inf)
+        sweeps.ratio = np.where(checked, ratio, np.inf)
         finished = np.flatnonzero(done | failed)
         if finished.size:
             yield sweeps.index[finished], sweeps.states(finished), done[finished]
