@@ -8,12 +8,17 @@ import xarray as xr
 from .attributes import annotate
 from .backends import get_backend
 from .grid import flatten_inputs
-from .solve import _provenance, check_cutoff
+from .solve import _progress_bar, _provenance, check_cutoff
 
 __all__ = ["g2_tau"]
 
+#: points sent to the backend at a time (progress is reported per chunk)
+CHUNK = 16
 
-def g2_tau(inputs: xr.Dataset, tau, cutoff: int = 6, backend: str = "native") -> xr.Dataset:
+
+def g2_tau(
+    inputs: xr.Dataset, tau, cutoff: int = 6, backend: str = "native", progress: bool | None = None
+) -> xr.Dataset:
     """g2(tau) of the cw mode at every grid point.
 
     ``g2(tau) = Tr[a1^dagger a1 exp(L tau)(a1 rho a1^dagger)] / N_cw^2`` with the exact
@@ -28,6 +33,9 @@ def g2_tau(inputs: xr.Dataset, tau, cutoff: int = 6, backend: str = "native") ->
     cutoff : int
         Largest photon number per mode.
     backend : {"native", "julia", "auto"}
+    progress : bool, optional
+        Show a progress bar (default: for more than :data:`CHUNK` points; each point takes
+        ~0.1-1 s at cutoff 5).
 
     Returns
     -------
@@ -44,7 +52,19 @@ def g2_tau(inputs: xr.Dataset, tau, cutoff: int = 6, backend: str = "native") ->
         raise ValueError("tau must be finite and >= 0 (g2(tau) is symmetric in tau)")
     if np.any(flat["xi"] == 0):
         raise ValueError("g2(tau) is undefined (0/0) where xi = 0: the steady state is the vacuum")
-    values = engine.g2_tau_cw(*(flat[name] for name in ("Delta", "J", "chi", "xi", "gamma")), tau, cutoff=cutoff)
+    npts = flat["xi"].size
+    values = np.empty((npts, tau.size))
+    bar = _progress_bar(npts, progress, f"pyspb.g2_tau ({engine.NAME}, cutoff {cutoff})", threshold=CHUNK)
+    try:
+        for start in range(0, npts, CHUNK):
+            chunk = slice(start, start + CHUNK)
+            points = (flat[name][chunk] for name in ("Delta", "J", "chi", "xi", "gamma"))
+            values[chunk] = engine.g2_tau_cw(*points, tau, cutoff=cutoff)
+            if bar is not None:
+                bar.update(values[chunk].shape[0])
+    finally:
+        if bar is not None:
+            bar.close()
     out = xr.Dataset(coords=template.coords)
     out["g2_cw_tau"] = (template.dims + ("tau",), values.reshape(template.shape + (tau.size,)))
     out = out.assign_coords(tau=tau)

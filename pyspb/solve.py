@@ -51,9 +51,10 @@ def _provenance(backend, cutoff: int, tolerance: float | None) -> dict:
     return attrs
 
 
-def _progress_bar(total: int, enabled: bool | None, description: str):
-    """A tqdm progress bar, or None when disabled or tqdm is missing."""
-    if enabled is False or (enabled is None and total <= DEFAULT_CHUNK):
+def _progress_bar(total: int, enabled: bool | None, description: str, threshold: int = DEFAULT_CHUNK):
+    """A tqdm progress bar, or None when disabled, tqdm is missing, or (``enabled=None``)
+    ``total`` points fit in one chunk of ``threshold``."""
+    if enabled is False or (enabled is None and total <= threshold):
         return None
     try:
         from tqdm.auto import tqdm

@@ -94,7 +94,7 @@ def _write(tmp_path, text, name="sweep.toml"):
     return path
 
 
-def test_sweep_device_level_equals_solve(tmp_path):
+def test_sweep_device_level_equals_solve(tmp_path, capsys):
     import numpy as np
     import xarray as xr
 
@@ -102,6 +102,7 @@ def test_sweep_device_level_equals_solve(tmp_path):
 
     out = tmp_path / "device.nc"
     assert main(["sweep", str(_write(tmp_path, DEVICE_TOML)), "--out", str(out)]) == 0
+    assert "pyspb.solve (native, cutoff 4)" in capsys.readouterr().err  # the progress bar
     result = pyspb.load(out)
     expected = pyspb.solve(pyspb.Device().rates(r=[0.3, 0.35], phi=np.linspace(0.2, 0.3, 3)), cutoff=4)
     assert result.attrs["cutoff"] == 4 and result.attrs["sweep_level"] == "device"

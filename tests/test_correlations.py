@@ -37,6 +37,16 @@ def test_unsorted_delays_are_returned_in_the_given_order():
     xr.testing.assert_allclose(out.g2_cw_tau.sortby("tau"), ordered.g2_cw_tau, rtol=1e-12)
 
 
+def test_evenly_spaced_and_uneven_delays_agree():
+    """Two propagation paths (expm_multiply's interval form, and step by step) give one answer."""
+    even = np.linspace(0.5, 6.0, 12)  # starts after 0: a first step, then the interval
+    uneven = np.sort(np.concatenate([even, [2.2, 0.1]]))
+    a = g2_tau(inputs(), tau=even, cutoff=4).g2_cw_tau
+    b = g2_tau(inputs(), tau=uneven, cutoff=4).g2_cw_tau.sel(tau=even)
+    xr.testing.assert_allclose(a, b, rtol=1e-10)
+    assert float(abs(a - 1).max()) > 1e-3  # not trivially flat
+
+
 def test_g2_tau_matches_qutip():
     qutip = pytest.importorskip("qutip")
     cutoff, Delta, J, chi, xi, gamma = 4, 0.1, 0.3 + 0.2j, 1.2, 0.2, 0.5
@@ -82,3 +92,11 @@ def test_paper_no_tip_cavity_matches_qutip_given_enough_steps():
     ours = g2_tau(inputs, tau, cutoff=cutoff).g2_cw_tau.values
     assert np.max(np.real(g2_q)) > 5  # the strongly bunched oscillation of the no-tip cavity
     np.testing.assert_allclose(ours, np.real(g2_q), rtol=1e-6)
+
+
+def test_g2_tau_progress_bar(capsys):
+    g2_tau(inputs(), tau=[0.0, 1.0], cutoff=3, progress=True)
+    shown = capsys.readouterr().err
+    assert "pyspb.g2_tau (native, cutoff 3)" in shown and "2/2" in shown
+    g2_tau(inputs(), tau=[0.0, 1.0], cutoff=3)  # two points: no bar by default
+    assert capsys.readouterr().err == ""

@@ -206,3 +206,13 @@ def test_unresolved_ccw_correlations_at_the_paper_tip_point_are_nan_with_a_reaso
     # what is reported is stable: g2_ccw and g4_cw agree between the two cutoffs
     for name in ("g2_ccw", "g4_cw"):
         assert float(runs[0][name]) == pytest.approx(float(runs[1][name]), rel=1e-6)
+
+
+def test_progress_bar_on_request_and_off_with_false(capsys):
+    inputs = pyspb.rate_grid(Delta=np.linspace(-0.5, 0.5, 6), J_re=0.3, J_im=0.1, chi=1.0, xi=0.1, gamma=0.4)
+    pyspb.solve(inputs, cutoff=3, chunk_size=2, progress=True)
+    shown = capsys.readouterr().err
+    assert "pyspb.solve (native, cutoff 3)" in shown and "6/6" in shown
+    pyspb.solve(inputs, cutoff=3, chunk_size=2, progress=False)
+    pyspb.solve(inputs, cutoff=3)  # default: a bar only for grids larger than one chunk
+    assert capsys.readouterr().err == ""
