@@ -97,3 +97,27 @@ def random_points(n, seed):
         rng.uniform(0.01, 0.6, n) * gamma,
         gamma,
     )
+
+
+def assert_stationary_density_matrix(rho, Delta, J, chi, xi, gamma, cutoff):
+    """Trace 1, Hermitian, positive semidefinite, and L rho = 0 to rounding (Fock basis)."""
+    from pyspb.model import liouvillian
+
+    assert abs(np.trace(rho) - 1) < 1e-12
+    np.testing.assert_allclose(rho, rho.conj().T, atol=1e-12)
+    assert np.linalg.eigvalsh(0.5 * (rho + rho.conj().T)).min() > -1e-12
+    L = liouvillian(Delta, J, chi, xi, gamma, cutoff)
+    assert np.abs(L @ rho.ravel()).max() < 1e-10 * max(1.0, abs(Delta), abs(chi), xi, gamma, abs(J))
+
+
+def model_strategies():
+    """Hypothesis strategies of the model inputs shared by the invariant tests (gamma = 1 scale)."""
+    from hypothesis import strategies as st
+
+    return {
+        "Delta": st.floats(-3, 3),
+        "J_abs": st.floats(0, 2),
+        "J_arg": st.floats(0, 2 * np.pi),
+        "chi": st.floats(-3, 5),
+        "cutoff": st.integers(1, 4),
+    }

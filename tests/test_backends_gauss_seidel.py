@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import qutip_state, random_points
+from reference import assert_stationary_density_matrix, model_strategies, qutip_state, random_points
 
 import pyspb
 from pyspb.backends import gauss_seidel, native
 from pyspb.grid import flatten_inputs
-from pyspb.model import excitation_basis, liouvillian
+from pyspb.model import excitation_basis
 
 
 def sweep(points, cutoff, tolerance=1e-12):
@@ -116,23 +116,11 @@ def test_refilled_slots_give_the_same_states():
 
 
 @settings(max_examples=int(os.environ.get("PYSPB_HYPOTHESIS_EXAMPLES", "25")), deadline=None)
-@given(
-    Delta=st.floats(-3, 3),
-    J_abs=st.floats(0, 2),
-    J_arg=st.floats(0, 2 * np.pi),
-    chi=st.floats(-3, 5),
-    xi=st.floats(1e-4, 1.2),
-    cutoff=st.integers(1, 4),
-)
+@given(**model_strategies(), xi=st.floats(1e-4, 1.2))
 def test_what_the_sweeps_accept_is_the_steady_state(Delta, J_abs, J_arg, chi, xi, cutoff):
     """Whenever the sweeps report convergence, the state is stationary and a density matrix."""
     J = J_abs * np.exp(1j * J_arg)
     rho, converged = sweep([np.array([v]) for v in (Delta, J, chi, xi, 1.0)], cutoff)
     if not converged[0]:
         return
-    rho = rho[0]
-    assert abs(np.trace(rho) - 1) < 1e-12
-    np.testing.assert_allclose(rho, rho.conj().T, atol=1e-13)
-    assert np.linalg.eigvalsh(rho).min() > -1e-12
-    L = liouvillian(Delta, J, chi, xi, 1.0, cutoff)
-    assert np.abs(L @ rho.ravel()).max() < 1e-10 * max(1.0, abs(Delta), abs(chi), xi, J_abs)
+    assert_stationary_density_matrix(rho[0], Delta, J, chi, xi, 1.0, cutoff)

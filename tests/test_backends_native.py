@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import kerr_moments, qutip_state, random_points
+from reference import assert_stationary_density_matrix, kerr_moments, model_strategies, qutip_state, random_points
 
 from pyspb.backends import gauss_seidel, native
 from pyspb.model import liouvillian
@@ -120,26 +120,13 @@ def test_batches_and_threads_do_not_change_results(monkeypatch):
 
 
 @settings(max_examples=int(os.environ.get("PYSPB_HYPOTHESIS_EXAMPLES", "25")), deadline=None)
-@given(
-    Delta=st.floats(-3, 3),
-    J_abs=st.floats(0, 2),
-    J_arg=st.floats(0, 2 * np.pi),
-    chi=st.floats(-3, 5),
-    xi=st.floats(0, 1.2),
-    gamma=st.floats(0.05, 3),
-    cutoff=st.integers(1, 4),
-)
+@given(**model_strategies(), xi=st.floats(0, 1.2), gamma=st.floats(0.05, 3))
 def test_steady_state_is_a_density_matrix(Delta, J_abs, J_arg, chi, xi, gamma, cutoff):
     J = J_abs * np.exp(1j * J_arg)
     rho = native.steady_state_density_matrices(
         np.array([Delta]), np.array([J]), np.array([chi]), np.array([xi]), np.array([gamma]), cutoff=cutoff
     )[0]
-    assert abs(np.trace(rho) - 1) < 1e-12
-    np.testing.assert_allclose(rho, rho.conj().T, atol=1e-12)
-    assert np.linalg.eigvalsh(0.5 * (rho + rho.conj().T)).min() > -1e-12
-    # and it is stationary
-    L = liouvillian(Delta, J, chi, xi, gamma, cutoff)
-    assert np.abs(L @ rho.ravel()).max() < 1e-10 * max(1.0, abs(Delta), abs(chi), xi, gamma, J_abs)
+    assert_stationary_density_matrix(rho, Delta, J, chi, xi, gamma, cutoff)
 
 
 @pytest.mark.parametrize(
