@@ -65,3 +65,42 @@ def test_paper_figures_notebook_runs_quick(tmp_path, monkeypatch):
         output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []) if cell.cell_type == "code"
     )
     assert "max R = 99.7 %" in printed
+
+
+def _run_example(script, args, tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_large_sweep_example_resumes_from_its_checkpoint(tmp_path):
+    import xarray as xr
+
+    import pyspb
+
+    args = ["--size", "6", "--cutoff", "3", "--checkpoint", "run.nc"]
+    first = _run_example("large_sweep.py", [*args, "--out", "first.nc"], tmp_path)
+    assert "pyspb.solve (native, cutoff 3)" in first.stderr  # the progress bar
+    written = (tmp_path / "run.nc").stat().st_mtime_ns
+    again = _run_example("large_sweep.py", [*args, "--out", "again.nc"], tmp_path)
+    assert "36/36" in again.stderr
+    assert (tmp_path / "run.nc").stat().st_mtime_ns == written  # nothing left to compute
+    a, b = pyspb.load(tmp_path / "first.nc"), pyspb.load(tmp_path / "again.nc")
+    xr.testing.assert_identical(a.R, b.R)
+    assert a.R.attrs["units"] == "1" and float(a.R.max()) > 0.5
+
+
+@pytest.mark.slow
+def test_large_sweep_example_on_a_dask_cluster_equals_the_serial_run(tmp_path):
+    pytest.importorskip("dask.distributed")
+    import xarray as xr
+
+    import pyspb
+
+    _run_example("large_sweep.py", ["--size", "6", "--cutoff", "3", "--out", "serial.nc"], tmp_path)
+    _run_example("large_sweep.py", ["--size", "6", "--cutoff", "3", "--workers", "2", "--out", "dask.nc"], tmp_path)
+    serial, dask = pyspb.load(tmp_path / "serial.nc"), pyspb.load(tmp_path / "dask.nc")
+    xr.testing.assert_allclose(serial.R.drop_attrs(), dask.R.drop_attrs(), rtol=1e-10)
