@@ -43,6 +43,7 @@ def _provenance(backend, cutoff: int, tolerance: float | None) -> dict:
         "cutoff": cutoff,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": "two-mode Kerr resonator with backscattering, SPEC section 1",
+        "method": backend.METHOD,
     }
     if tolerance is not None:
         attrs["tolerance"] = tolerance

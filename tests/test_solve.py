@@ -32,6 +32,7 @@ def test_result_has_inputs_dims_coords_units_and_provenance():
     assert out.attrs["pyspb_version"] == pyspb.__version__
     assert out.attrs["tolerance"] == native.DEFAULT_TOLERANCE
     assert out.attrs["numpy_version"] == np.__version__
+    assert out.attrs["method"].startswith("level sweeps")
 
 
 @pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])

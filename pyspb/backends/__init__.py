@@ -2,7 +2,7 @@
 
 A backend is a module with
 
-* ``NAME``: its name;
+* ``NAME``: its name; ``METHOD``: one line on how it solves (recorded in the attrs);
 * ``steady_state_populations(Delta, J, chi, xi, gamma, *, cutoff) -> P`` with 1-d inputs of
   length npts (``J`` complex) and ``P`` of shape (npts, cutoff + 1, cutoff + 1);
 * ``g2_tau_cw(Delta, J, chi, xi, gamma, tau, *, cutoff) -> g2`` of shape (npts, ntau);

@@ -57,6 +57,11 @@ from ..model import ExcitationBasis, excitation_basis, liouvillian, mode_operato
 from . import gauss_seidel
 
 NAME = "native"
+#: what solves the steady states (recorded in the results' attrs)
+METHOD = (
+    "level sweeps (block Gauss-Seidel over photon-number levels); graded GMRES, then sparse LU,"
+    " for the points they do not converge"
+)
 
 #: relative residual at which the graded GMRES stops
 DEFAULT_TOLERANCE = 1e-12
