@@ -249,9 +249,8 @@ def sweep_steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: fl
     The sweeps converge linearly: with ``c`` the relative change in the last sweep and
     ``q`` its ratio to the change before, the remaining error is about ``c q / (1 - q)``.
     A point is accepted when that estimate is below ``tolerance`` and ``q <= 1/2`` in the last
-    two sweeps; a point
-    whose ``q`` stays above 1/2 after six sweeps, or that reaches :data:`MAX_SWEEPS`, is
-    given up.
+    two sweeps; a point whose ``q`` stays above 1/2 after six sweeps, or that reaches
+    :data:`MAX_SWEEPS`, is given up.
     """
     points = Delta.size
     sweeps = _Sweeps(basis, max(1, min(batch, points)))
