@@ -31,6 +31,7 @@ __all__ = [
     "liouvillian",
     "ExcitationBasis",
     "excitation_basis",
+    "coupling_phase",
 ]
 
 
@@ -114,6 +115,24 @@ class ExcitationBasis:
     def dim(self) -> int:
         """Hilbert-space dimension ``(cutoff + 1) ** 2``."""
         return self.K.size
+
+    def energies(self, Delta, J, chi) -> np.ndarray:
+        """Eigenvalues of the drive-free H per point, ``Delta K + chi K (K - 1) + |J| hopping``.
+
+        ``Delta``, ``chi`` (real) and ``J`` (complex) are arrays of shape (npts,); the result
+        has shape (npts, d), in the same unit as the inputs.
+        """
+        Delta, chi = np.asarray(Delta)[:, None], np.asarray(chi)[:, None]
+        K = self.K
+        return Delta * K + chi * (K * (K - 1)) + np.abs(np.asarray(J))[:, None] * self.hopping
+
+
+def coupling_phase(J: np.ndarray) -> np.ndarray:
+    """``exp(i arg J)``, and 1 where J = 0 (whatever the sign of its zeros).
+
+    The gauge factor between the Fock basis and the :class:`ExcitationBasis`.
+    """
+    return np.where(np.abs(J) > 0, np.exp(1j * np.angle(J)), 1.0)
 
 
 @lru_cache(maxsize=16)

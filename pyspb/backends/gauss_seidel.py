@@ -34,10 +34,10 @@ exceed the populations they produce and rounding sets a floor relative to them);
 relative to the 4-photon scale (higher levels enter the observables only through their
 sums).  The sweeps converge linearly, so the largest such change ``c`` and its ratio ``q``
 to the previous sweep's estimate the remaining error as ``c q / (1 - q)``; a point is
-accepted when that is below ``tolerance`` and ``q <= 1/2`` in this sweep and the one before.  A point whose change shrinks
-less than twofold per sweep (strong drive, multi-photon resonances), or whose top level
-would underflow, is reported as not converged and left to the Krylov solver of
-:mod:`pyspb.backends.native`.
+accepted when that is below ``tolerance`` and ``q <= 1/2`` in this sweep and the one
+before.  A point whose change shrinks less than twofold per sweep (strong drive,
+multi-photon resonances), or whose top level would underflow, is reported as not converged
+and left to the Krylov solver of :mod:`pyspb.backends.native`.
 
 Layout: the blocks of all points of a batch live in "column strips" ``strip[K']`` of shape
 ``(d, s_K', npts)`` (point index last), so each block is a contiguous slice and every product
@@ -50,7 +50,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..model import ExcitationBasis, excitation_basis
+from ..model import ExcitationBasis, coupling_phase, excitation_basis
 
 #: sweeps at most before a point is handed to the Krylov solver
 MAX_SWEEPS = 40
@@ -135,9 +135,8 @@ class _Sweeps:
 
     def fill(self, slots: np.ndarray, index: np.ndarray, Delta, J, chi, xi) -> None:
         """Start the points ``index`` (inputs in units of gamma) from the vacuum in ``slots``."""
-        b, basis, K = self.blocks, self.basis, self.basis.K
-        energy = Delta[None, :] * K[:, None] + chi[None, :] * (K * (K - 1))[:, None]
-        energy = energy + np.abs(J)[None, :] * basis.hopping[:, None] - 0.5j * K[:, None]  # (d, n)
+        b, basis = self.blocks, self.basis
+        energy = (basis.energies(Delta, J, chi) - 0.5j * basis.K).T  # E_k of H_eff, shape (d, n)
         rows = b.rows
         for k, k2 in b.order:
             self.inverse_D[k, k2][:, :, slots] = 1.0 / (-1j * (energy[rows[k], None, :] - np.conj(energy[None, rows[k2], :])))
@@ -146,8 +145,7 @@ class _Sweeps:
         self.strips[0][0, 0, slots] = 1.0
         self.index[slots] = index
         self.xi[slots] = xi
-        # gauge factor exp(-i arg J) (1 where J = 0)
-        self.phase[slots] = np.exp(-1j * np.angle(np.where(np.abs(J) > 0, J, 1.0)))
+        self.phase[slots] = np.conj(coupling_phase(J))  # undoes the gauge in states()
         self.sweeps[slots] = 0
         self.previous[slots] = np.inf
         self.ratio[slots] = np.inf

@@ -53,7 +53,7 @@ import scipy.sparse.linalg as spla
 from scipy.linalg.lapack import ztrsyl as trsyl
 from threadpoolctl import threadpool_limits
 
-from ..model import ExcitationBasis, excitation_basis, liouvillian, mode_operators
+from ..model import ExcitationBasis, coupling_phase, excitation_basis, liouvillian, mode_operators
 from . import gauss_seidel
 
 NAME = "native"
@@ -117,14 +117,16 @@ def steady_state_populations(
     V = basis.V.toarray()
     n_total = np.add.outer(np.arange(cutoff + 1), np.arange(cutoff + 1)).ravel()
     # V is block diagonal: Fock states with K photons are made of basis vectors with K photons
-    blocks = [(np.flatnonzero(n_total == K), np.flatnonzero(basis.K == K)) for K in range(2 * cutoff + 1)]
+    blocks = []
+    for K in range(2 * cutoff + 1):
+        fock, own = np.flatnonzero(n_total == K), np.flatnonzero(basis.K == K)
+        blocks.append((fock, slice(own[0], own[-1] + 1), V[np.ix_(fock, own)]))
 
     def fock_populations(rho_hat: np.ndarray) -> np.ndarray:
         # diag(V rho V^T) in the Fock basis; the phase of J cancels on the diagonal
         P = np.empty((rho_hat.shape[0], V.shape[0]))
-        for fock, own in blocks:
-            V_K, rho_K = V[np.ix_(fock, own)], rho_hat[:, own[0] : own[-1] + 1, own[0] : own[-1] + 1]
-            P[:, fock] = np.einsum("ik,nkl,il->ni", V_K, rho_K, V_K).real
+        for fock, own, V_K in blocks:
+            P[:, fock] = np.einsum("ik,nkl,il->ni", V_K, rho_hat[:, own, own], V_K).real
         return P.reshape(-1, cutoff + 1, cutoff + 1)
 
     return steady_state_excitation_basis(
@@ -165,11 +167,6 @@ def in_units_of_gamma(Delta, J, chi, xi, gamma) -> tuple[np.ndarray, ...]:
     return Delta / gamma, J, chi / gamma, xi / gamma, np.ones_like(gamma)
 
 
-def coupling_phase(J: np.ndarray) -> np.ndarray:
-    """``exp(i arg J)``, and 1 where J = 0 (whatever the sign of its zeros)."""
-    return np.where(np.abs(J) > 0, np.exp(1j * np.angle(J)), 1.0)
-
-
 class _GradedSystem:
     """The Liouvillian of a batch of points in the excitation basis and graded variables.
 
@@ -187,7 +184,7 @@ class _GradedSystem:
         self.weights = np.cumprod(ratios, axis=1)
         r = ratios[:, K]  # ratio of the level of each basis vector, shape (npts, d)
         self.r_outer = r[:, :, None] * r[:, None, :]
-        energy = Delta[:, None] * K + chi[:, None] * (K * (K - 1)) + np.abs(J)[:, None] * basis.hopping
+        energy = basis.energies(Delta, J, chi)
         phase = coupling_phase(J)[:, None, None]
         self.diagonal = energy - 0.5j * gamma[:, None] * K  # diagonal of H_eff
         # graded H_eff = diag + c A1 R + c* R^-1 A1^T, c = xi e^{i phi}, R = diag(r)
@@ -345,7 +342,7 @@ def _perturbative_ratios(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np
     """
     K = basis.K
     levels = K.max() + 1
-    energy = Delta[:, None] * K + chi[:, None] * (K * (K - 1)) + np.abs(J)[:, None] * basis.hopping
+    energy = basis.energies(Delta, J, chi)
     distance = np.abs(energy - 0.5j * gamma[:, None] * K)
     ratio = np.ones((Delta.size, levels))
     for level in range(1, levels):
