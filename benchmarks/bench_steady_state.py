@@ -52,7 +52,10 @@ def main() -> None:
         "gamma": grid.gamma.broadcast_like(grid.phi).values,
     }
     rows = []
-    print(f"{'cutoff':>6s} {'pyspb ms/pt':>12s} {'QuTiP ms/pt':>12s} {'ratio':>8s} {'QuTiP pts':>9s} {'max |dg2|/g2':>13s}")
+    print(
+        f"{'cutoff':>6s} {'pyspb ms/pt':>12s} {'QuTiP ms/pt':>12s} {'ratio':>8s} "
+        f"{'QuTiP pts':>9s} {'max |dg2|/g2':>13s}"
+    )
     for cutoff in args.cutoffs:
         native.steady_state_populations(*(v[:2] for v in flat.values()), cutoff=cutoff)  # warm caches
         start = time.perf_counter()
@@ -71,7 +74,8 @@ def main() -> None:
         theirs = float(np.mean(times))
         rows.append((cutoff, ours, theirs))
         print(
-            f"{cutoff:6d} {1e3 * ours:12.2f} {1e3 * theirs:12.1f} {theirs / ours:7.0f}x {len(times):9d} {max(diffs):13.1e}",
+            f"{cutoff:6d} {1e3 * ours:12.2f} {1e3 * theirs:12.1f} {theirs / ours:7.0f}x "
+            f"{len(times):9d} {max(diffs):13.1e}",
             flush=True,
         )
 
@@ -86,7 +90,7 @@ def plot(rows: list[tuple[int, float, float]], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cutoffs, ours, theirs = (np.array(column) for column in zip(*rows))
+    cutoffs, ours, theirs = (np.array(column) for column in zip(*rows, strict=False))
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     ax.semilogy(cutoffs, 1e3 * theirs, "s-", label='QuTiP 5 steadystate("direct")')
     ax.semilogy(cutoffs, 1e3 * ours, "o-", label="pyspb native (batched, 2 cores)")

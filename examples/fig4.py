@@ -28,10 +28,7 @@ def main(argv: list[str] | None = None) -> None:
 
     a = paper.fig4a(quick=args.quick)
     best = a.R.where(a.R == a.R.max(), drop=True)
-    print(
-        f"max R = {100 * float(a.R.max()):.2f} % at r = {float(best.r[0]):.3f} um, "
-        f"phi = {float(best.phi[0]):.3f} um"
-    )
+    print(f"max R = {100 * float(a.R.max()):.2f} % at r = {float(best.r[0]):.3f} um, phi = {float(best.phi[0]):.3f} um")
     b = paper.fig4b(quick=args.quick)
     print(b.R.to_pandas().T.round(4))
 

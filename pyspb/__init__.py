@@ -2,17 +2,11 @@
 
 Build a grid of model inputs (:class:`Device` or your own Dataset), :func:`solve` it for the
 exact steady state of the truncated two-mode model, get labelled xarray results, and
-:func:`save` them as NetCDF.  See SPEC.md for the model and the parameter mapping.
+:func:`save` them as NetCDF.  See ``docs/model.md`` for the model and the parameter mapping.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("pyspb")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
 from . import analytic, paper
+from ._version import __version__
 from .correlations import g2_tau
 from .device import Device
 from .grid import rate_grid

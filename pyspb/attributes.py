@@ -6,7 +6,12 @@ quantities have units "1".
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import xarray as xr
+
+#: a Dataset or a DataArray (annotate returns what it is given)
+Labelled = TypeVar("Labelled", xr.Dataset, xr.DataArray)
 
 __all__ = ["VARIABLES", "RATE_UNITS", "annotate"]
 
@@ -15,7 +20,7 @@ RATE_UNITS = "1e6 s-1"
 
 #: name -> (long_name, units)
 VARIABLES: dict[str, tuple[str, str]] = {
-    # model inputs (SPEC section 1)
+    # model inputs (docs/model.md, section 1)
     "Delta": ("detuning of both modes from the drive", RATE_UNITS),
     "J": ("backscattering coupling J between cw and ccw modes", RATE_UNITS),
     "J_re": ("real part of the backscattering coupling J", RATE_UNITS),
@@ -23,7 +28,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "chi": ("Kerr coefficient", RATE_UNITS),
     "xi": ("drive amplitude of the cw mode", RATE_UNITS),
     "gamma": ("total loss rate of each mode", RATE_UNITS),
-    # device parameters (SPEC section 2)
+    # device parameters (docs/model.md, section 2)
     "omega0": ("resonance angular frequency", RATE_UNITS),
     "gamma0": ("intrinsic loss rate omega0 / Q", RATE_UNITS),
     "gamma_ex": ("cavity-waveguide coupling rate", RATE_UNITS),
@@ -44,7 +49,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "chi3": ("Kerr susceptibility chi(3) / eps_r^2", "m2 V-2"),
     "Pin": ("input power", "W"),
     "n0": ("refractive index", "1"),
-    # observables (SPEC section 3)
+    # observables (docs/model.md, section 3)
     "N_cw": ("mean photon number of the cw mode <a1+ a1>", "1"),
     "N_ccw": ("mean photon number of the ccw mode <a2+ a2>", "1"),
     "g2_cw": ("second-order correlation g2(0) of the cw mode", "1"),
@@ -85,15 +90,15 @@ VARIABLES: dict[str, tuple[str, str]] = {
 }
 
 
-def annotate(obj: xr.Dataset | xr.DataArray) -> xr.Dataset | xr.DataArray:
+def annotate(obj: Labelled) -> Labelled:
     """Set ``long_name`` and ``units`` from :data:`VARIABLES` on every known variable.
 
     Existing attributes are kept (they take precedence); the object is changed in place
     and returned.
     """
-    items = [obj] if isinstance(obj, xr.DataArray) else list(obj.variables.values())
+    items: list[xr.DataArray | xr.Variable] = [obj] if isinstance(obj, xr.DataArray) else list(obj.variables.values())
     names = [obj.name] if isinstance(obj, xr.DataArray) else list(obj.variables)
-    for name, var in zip(names, items):
+    for name, var in zip(names, items, strict=True):
         if name in VARIABLES:
             long_name, units = VARIABLES[name]
             var.attrs.setdefault("long_name", long_name)

@@ -56,9 +56,7 @@ class Checkpoint:
         try:
             stored = load(self.path)
         except (OSError, ValueError) as err:
-            raise ValueError(
-                f"checkpoint {self.path} cannot be read ({err}); delete it to start afresh"
-            ) from err
+            raise ValueError(f"checkpoint {self.path} cannot be read ({err}); delete it to start afresh") from err
         if stored.attrs.get("pyspb_checkpoint") != self.key:
             raise ValueError(
                 f"checkpoint {self.path} was written for other inputs, cutoff, backend or "

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .grid import MODEL_INPUTS
+
 __all__ = ["main", "paper_table", "SweepConfigError", "load_sweep_config", "sweep_inputs", "run_sweep"]
 
-#: rate-level keys of a sweep's [rates] table (SPEC section 1); J_im defaults to 0
-RATE_KEYS = ("Delta", "J_re", "J_im", "chi", "xi", "gamma")
+#: rate-level keys of a sweep's [rates] table (docs/model.md); J_im defaults to 0
+RATE_KEYS = MODEL_INPUTS
 #: keys of a sweep's [solve] table
 SOLVE_KEYS = ("cutoff", "backend", "P", "tolerance", "chunk_size")
 
@@ -69,7 +71,13 @@ def paper_table(cutoff: int = 8, backend: str = "native") -> list[dict]:
     rows = []
     for label, inputs in cases.items():
         out = solve(inputs, cutoff=cutoff, backend=backend)
-        rows.append({"case": label, **{k: float(out[k]) for k in ("N_cw", "g2_cw", "g3_cw", "g4_cw")}, "backend": out.attrs["backend"]})
+        rows.append(
+            {
+                "case": label,
+                **{k: float(out[k]) for k in ("N_cw", "g2_cw", "g3_cw", "g4_cw")},
+                "backend": out.attrs["backend"],
+            }
+        )
     g2_ideal = rows[0]["g2_cw"]
     for row in rows:
         row["R"] = float(efficiency(row["g2_cw"], g2_ideal))
@@ -85,8 +93,10 @@ def _print_table(rows: list[dict]) -> None:
             f"{row['case']:44s} {row['N_cw']:10.4g} {row['g2_cw']:10.4g} {row['g3_cw']:10.3g} "
             f"{row['g4_cw']:10.3g} {100 * row['R']:7.1f}%"
         )
-    print(f"(backend: {rows[0]['backend']}; paper: g2 ~ 0.009 ideal, with tip g2 ~ 0.012, "
-          "g3 ~ 3.6e-5, g4 ~ 4.8e-8, R ~ 99.7 %, without tip R = 0)")
+    print(
+        f"(backend: {rows[0]['backend']}; paper: g2 ~ 0.009 ideal, with tip g2 ~ 0.012, "
+        "g3 ~ 3.6e-5, g4 ~ 4.8e-8, R ~ 99.7 %, without tip R = 0)"
+    )
 
 
 # --------------------------------------------------------------------------- sweep
@@ -147,7 +157,9 @@ def load_sweep_config(path: str | os.PathLike) -> dict:
     if level == "rates":
         bad = sorted(set(grid) - set(RATE_KEYS))
         if bad:
-            raise SweepConfigError(f"{path}: unknown rate(s) {', '.join(bad)} in [rates]; known: {', '.join(RATE_KEYS)}")
+            raise SweepConfigError(
+                f"{path}: unknown rate(s) {', '.join(bad)} in [rates]; known: {', '.join(RATE_KEYS)}"
+            )
         missing = [name for name in RATE_KEYS if name != "J_im" and name not in grid]
         if missing:
             raise SweepConfigError(f"{path}: [rates] lacks {', '.join(missing)} (J_im is optional, default 0)")
@@ -300,10 +312,14 @@ def _parser() -> argparse.ArgumentParser:
             " about 40 s on two cores; --quick takes seconds (coarse grids, cutoff 5)."
         ),
     )
-    reproduce.add_argument("figures", nargs="+", metavar="FIGURE", help="fig1, fig2, fig3, fig4, all or a panel (fig1b, ...)")
+    reproduce.add_argument(
+        "figures", nargs="+", metavar="FIGURE", help="fig1, fig2, fig3, fig4, all or a panel (fig1b, ...)"
+    )
     reproduce.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
     reproduce.add_argument("--quick", action="store_true", help="coarse grids and cutoff 5: seconds instead of minutes")
-    reproduce.add_argument("--cutoff", type=int, default=None, help="largest photon number per mode (default 6, or 5 with --quick)")
+    reproduce.add_argument(
+        "--cutoff", type=int, default=None, help="largest photon number per mode (default 6, or 5 with --quick)"
+    )
     reproduce.add_argument("--backend", default="native", choices=backends)
 
     sweep = sub.add_parser(
@@ -344,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
             selected = panels(args.figures)
         except ValueError as error:
             parser.error(str(error))
-        written = reproduce(selected, args.out, quick=args.quick, cutoff=args.cutoff, backend=args.backend, progress=True)
+        written = reproduce(
+            selected, args.out, quick=args.quick, cutoff=args.cutoff, backend=args.backend, progress=True
+        )
         for nc, png in written.values():
             print(nc)
             print(png)

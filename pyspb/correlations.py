@@ -7,8 +7,9 @@ import xarray as xr
 
 from .attributes import annotate
 from .backends import get_backend
-from .grid import flatten_inputs
-from .solve import _progress_bar, _provenance, check_cutoff
+from .grid import POINT_ORDER, flatten_inputs
+from .reporting import progress_bar, provenance
+from .solve import check_cutoff
 
 __all__ = ["g2_tau"]
 
@@ -54,11 +55,11 @@ def g2_tau(
         raise ValueError("g2(tau) is undefined (0/0) where xi = 0: the steady state is the vacuum")
     npts = flat["xi"].size
     values = np.empty((npts, tau.size))
-    bar = _progress_bar(npts, progress, f"pyspb.g2_tau ({engine.NAME}, cutoff {cutoff})", threshold=CHUNK)
+    bar = progress_bar(npts, progress, f"pyspb.g2_tau ({engine.NAME}, cutoff {cutoff})", CHUNK)
     try:
         for start in range(0, npts, CHUNK):
             chunk = slice(start, start + CHUNK)
-            points = (flat[name][chunk] for name in ("Delta", "J", "chi", "xi", "gamma"))
+            points = (flat[name][chunk] for name in POINT_ORDER)
             values[chunk] = engine.g2_tau_cw(*points, tau, cutoff=cutoff)
             if bar is not None:
                 bar.update(values[chunk].shape[0])
@@ -68,5 +69,5 @@ def g2_tau(
     out = xr.Dataset(coords=template.coords)
     out["g2_cw_tau"] = (template.dims + ("tau",), values.reshape(template.shape + (tau.size,)))
     out = out.assign_coords(tau=tau)
-    out.attrs.update(_provenance(engine, cutoff, None))
+    out.attrs.update(provenance(engine, cutoff, None))
     return annotate(out)

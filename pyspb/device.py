@@ -1,4 +1,4 @@
-"""Device parameters -> model rates (SPEC section 2, the paper's numbers as defaults).
+"""Device parameters -> model rates (docs/model.md, section 2, the paper's numbers as defaults).
 
 Units: rates in 1e6 s^-1, lengths in micrometres, power in W, ``chi3`` in m^2/V^2.
 """
@@ -86,7 +86,7 @@ class Device:
     _non_negative = ("r", "Pin", "a_t", "a_gamma", "chi3", "J0", "J0_over_gamma1", "gamma_ex")
     _positive = ("wavelength", "Q", "Veff", "n0", "decay_t", "decay_gamma")
 
-    def replace(self, **changes) -> "Device":
+    def replace(self, **changes) -> Device:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
@@ -111,9 +111,7 @@ class Device:
         fields = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(coords) - fields)
         if unknown:
-            raise TypeError(
-                f"unknown device parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
-            )
+            raise TypeError(f"unknown device parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
         if "J0" in coords and "J0_over_gamma1" in coords:
             raise ValueError("give J0 or J0_over_gamma1, not both")
         scalars = {f: getattr(self, f) for f in fields}

@@ -13,10 +13,12 @@ import xarray as xr
 
 __all__ = ["MODEL_INPUTS", "POINT_ORDER", "check_inputs", "flatten_inputs", "is_lazy", "rate_grid"]
 
-#: real model inputs besides J
-MODEL_INPUTS = ("Delta", "chi", "xi", "gamma")
-#: the order in which backends take the inputs of a point
+#: the model inputs as a Dataset stores them (the one list of their names; see docs/model.md)
+MODEL_INPUTS = ("Delta", "J_re", "J_im", "chi", "xi", "gamma")
+#: the order in which backends take the inputs of a point (``J`` complex)
 POINT_ORDER = ("Delta", "J", "chi", "xi", "gamma")
+#: the real model inputs (every input but J)
+_REAL_INPUTS = tuple(name for name in POINT_ORDER if name != "J")
 
 
 def _real_variable(inputs: xr.Dataset, name: str) -> xr.DataArray:
@@ -55,7 +57,7 @@ def flatten_inputs(inputs: xr.Dataset) -> tuple[xr.DataArray, dict[str, np.ndarr
     template = template.assign_coords(
         {name: coord for name, coord in inputs.coords.items() if set(coord.dims) <= set(template.dims)}
     )
-    flat = {name: np.ascontiguousarray(var.values).ravel() for name, var in zip(POINT_ORDER, broadcast)}
+    flat = {name: np.ascontiguousarray(var.values).ravel() for name, var in zip(POINT_ORDER, broadcast, strict=False)}
     return template, flat
 
 
@@ -73,27 +75,25 @@ def check_inputs(inputs: xr.Dataset) -> dict[str, xr.DataArray]:
     """
     if not isinstance(inputs, xr.Dataset):
         raise TypeError(
-            f"inputs must be an xarray.Dataset with variables {', '.join(MODEL_INPUTS)} and J "
+            f"inputs must be an xarray.Dataset with variables {', '.join(_REAL_INPUTS)} and J "
             f"(or J_re, J_im), got {type(inputs).__name__}; pyspb.Device().rates() builds one"
         )
     has_J = "J" in inputs
-    missing = [name for name in MODEL_INPUTS if name not in inputs]
+    missing = [name for name in _REAL_INPUTS if name not in inputs]
     if not has_J and "J_re" not in inputs:
         missing.append("J (or J_re and J_im)")
     if missing:
-        raise TypeError(f"inputs lack the variable(s) {', '.join(missing)}; see SPEC section 1")
+        raise TypeError(f"inputs lack the variable(s) {', '.join(missing)}; see docs/model.md, section 1")
     if has_J and ("J_re" in inputs or "J_im" in inputs):
         raise ValueError("inputs have both J and J_re/J_im: give the coupling one way only")
-    real = {name: _real_variable(inputs, name) for name in MODEL_INPUTS}
+    real = {name: _real_variable(inputs, name) for name in _REAL_INPUTS}
     if has_J:
         J = inputs["J"]
         if not np.issubdtype(J.dtype, np.number) or J.dtype == bool:
             raise TypeError(f"input 'J' must be numeric, got dtype {J.dtype}")
         J = J.astype(complex)
     else:
-        J = _real_variable(inputs, "J_re") + 1j * (
-            _real_variable(inputs, "J_im") if "J_im" in inputs else 0.0
-        )
+        J = _real_variable(inputs, "J_re") + 1j * (_real_variable(inputs, "J_im") if "J_im" in inputs else 0.0)
     arrays = {name: (J if name == "J" else real[name]) for name in POINT_ORDER}
     for name, var in arrays.items():
         bad = int((~np.isfinite(var)).sum())
@@ -103,8 +103,7 @@ def check_inputs(inputs: xr.Dataset) -> dict[str, xr.DataArray]:
         raise ValueError("gamma must be > 0 everywhere (it is the loss rate of each mode)")
     if bool((real["xi"] < 0).any()):
         raise ValueError(
-            "xi must be >= 0: it is the drive amplitude (a drive phase of pi is the same as "
-            "xi > 0 with J -> -J)"
+            "xi must be >= 0: it is the drive amplitude (a drive phase of pi is the same as xi > 0 with J -> -J)"
         )
     return arrays
 

@@ -31,7 +31,7 @@ def _split_complex(ds: xr.Dataset) -> xr.Dataset:
 
 def _join_complex(ds: xr.Dataset) -> xr.Dataset:
     for name in [n for n in ds.data_vars if ds[n].attrs.get(COMPLEX_PART) == "re"]:
-        base = name[: -len("_re")]
+        base = str(name)[: -len("_re")]
         re, im = ds[name], ds[f"{base}_im"]
         attrs = {k: v for k, v in re.attrs.items() if k != COMPLEX_PART}
         ds = ds.drop_vars([name, f"{base}_im"])

@@ -1,4 +1,4 @@
-"""The two-mode Kerr resonator of SPEC section 1: basis, operators, Hamiltonian, Liouvillian.
+"""The two-mode Kerr resonator of docs/model.md, section 1: basis, operators, Hamiltonian, Liouvillian.
 
 Basis convention (used everywhere in pyspb): the joint Fock state
 ``|n_cw, n_ccw>`` has flat index ``i = n_cw * (cutoff + 1) + n_ccw``, i.e. the cw mode
@@ -51,22 +51,16 @@ def mode_operators(cutoff: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
 
 
 def hamiltonian(Delta: float, J: complex, chi: float, xi: float, cutoff: int) -> sp.csr_matrix:
-    """The Hamiltonian of SPEC section 1 in the rotating frame (sparse, complex)."""
+    """The Hamiltonian of docs/model.md, section 1 in the rotating frame (sparse, complex)."""
     a1, a2 = mode_operators(cutoff)
     n_cw, n_ccw = fock_numbers(cutoff)
-    diagonal = (
-        Delta * (n_cw + n_ccw)
-        + chi * (n_cw * (n_cw - 1) + n_ccw * (n_ccw - 1))
-        + 2 * chi * n_cw * n_ccw
-    )
+    diagonal = Delta * (n_cw + n_ccw) + chi * (n_cw * (n_cw - 1) + n_ccw * (n_ccw - 1)) + 2 * chi * n_cw * n_ccw
     hop = a1.T @ a2
     H = sp.diags(diagonal.astype(complex)) + J * hop + np.conj(J) * hop.T + xi * (a1 + a1.T)
     return sp.csr_matrix(H)
 
 
-def liouvillian(
-    Delta: float, J: complex, chi: float, xi: float, gamma: float, cutoff: int
-) -> sp.csc_matrix:
+def liouvillian(Delta: float, J: complex, chi: float, xi: float, gamma: float, cutoff: int) -> sp.csc_matrix:
     """The Lindblad superoperator acting on ``rho.ravel()`` (row-major vectorisation).
 
     ``L @ rho.ravel() == (d rho/dt).ravel()``, so that for row-major vectors
@@ -76,11 +70,7 @@ def liouvillian(
     d = a1.shape[0]
     eye = sp.identity(d, format="csr")
     H_eff = hamiltonian(Delta, J, chi, xi, cutoff) - 0.5j * gamma * (a1.T @ a1 + a2.T @ a2)
-    L = (
-        -1j * sp.kron(H_eff, eye)
-        + 1j * sp.kron(eye, H_eff.conj())
-        + gamma * (sp.kron(a1, a1) + sp.kron(a2, a2))
-    )
+    L = -1j * sp.kron(H_eff, eye) + 1j * sp.kron(eye, H_eff.conj()) + gamma * (sp.kron(a1, a1) + sp.kron(a2, a2))
     return sp.csc_matrix(L)
 
 
@@ -141,8 +131,11 @@ def excitation_basis(cutoff: int) -> ExcitationBasis:
     n_cw, n_ccw = fock_numbers(cutoff)
     total = n_cw + n_ccw
     d = total.size
-    columns, values, rows = [], [], []
-    K_list, hopping_list = [], []
+    columns: list[int] = []
+    values: list[float] = []
+    rows: list[int] = []
+    K_list: list[int] = []
+    hopping_list: list[float] = []
     for K in range(2 * cutoff + 1):
         members = np.flatnonzero(total == K)
         members = members[np.argsort(n_cw[members])]

@@ -29,14 +29,17 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from ._version import __version__
 from .analytic import cancellation_positions, efficiency, weak_drive
 from .attributes import annotate
 from .correlations import g2_tau
 from .device import Device
+from .grid import MODEL_INPUTS
 from .io import save
 from .solve import check_cutoff, solve
 
@@ -58,8 +61,6 @@ __all__ = [
     "fig4b",
 ]
 
-#: the model inputs of :func:`pyspb.solve` as :meth:`pyspb.Device.rates` returns them
-MODEL_VARIABLES = ("Delta", "J_re", "J_im", "chi", "xi", "gamma")
 
 #: labels of the three cavities of Fig. 1 (coordinate ``case``)
 CASES = ("ideal", "without tip", "with tip")
@@ -122,7 +123,7 @@ def _bare(array: xr.DataArray) -> xr.DataArray:
 
 def _model(rates: xr.Dataset) -> xr.Dataset:
     """The model inputs of :func:`pyspb.solve` from a :meth:`pyspb.Device.rates` Dataset."""
-    return rates[list(MODEL_VARIABLES)]
+    return rates[list(MODEL_INPUTS)]
 
 
 def _three_cases(device: Device) -> xr.Dataset:
@@ -133,7 +134,7 @@ def _three_cases(device: Device) -> xr.Dataset:
         device.rates(tip=True),
     ]
     cases = xr.concat(
-        [_model(part).expand_dims(case=[label]) for part, label in zip(parts, CASES)],
+        [_model(part).expand_dims(case=[label]) for part, label in zip(parts, CASES, strict=False)],
         dim="case",
         data_vars="all",
         coords="different",
@@ -181,9 +182,7 @@ def _finish(
     truncation: float | None,
 ) -> xr.Dataset:
     """Attrs (panel, caption, cutoff, quick, provenance, device), long_name and units."""
-    from . import __version__
-
-    attrs = {"pyspb_version": __version__}
+    attrs: dict[str, object] = {"pyspb_version": __version__}
     attrs.update({k: v for k, v in provenance.items() if k not in ("cutoff", "checkpoint")})
     attrs.update(
         {
@@ -332,8 +331,7 @@ def fig2a(
     ds = out[["g2_cw", "N_cw", "truncation_error"]].assign(chi=inputs["chi"])
     truncation = _check_truncation("fig2a", out.truncation_error, cutoff)
     caption = (
-        f"g2_cw(0) and N_cw versus phi at r = {device.r} um for chi / gamma = 0.1, 0.5, 3 "
-        "(chi changed at fixed gamma)"
+        f"g2_cw(0) and N_cw versus phi at r = {device.r} um for chi / gamma = 0.1, 0.5, 3 (chi changed at fixed gamma)"
     )
     return _finish(ds, "fig2a", caption, quick, cutoff, out.attrs, device, truncation)
 
@@ -685,7 +683,7 @@ def fig4b(
     cutoff, device = _settings(quick, cutoff, device)
     device = device.replace(J0=None)
     J0s = _grid(0.0, 3.6, 5 if quick else 21)
-    search = {
+    search: dict[str, Any] = {
         "r_range": (0.1, 1.2),
         "coarse": (12, 12) if quick else (23, 24),
         "fine": 5 if quick else 7,
@@ -736,7 +734,9 @@ def fig4b(
     ds["truncation_error"] = ((), truncation)
     ds["truncation_error"].attrs["comment"] = "largest over all the steady states solved for this panel"
     _check_truncation("fig4b", truncation, cutoff)
-    caption = "efficiency R versus J0 / gamma1 with (red) and without (blue) the tip; curves numerical, markers analytic"
+    caption = (
+        "efficiency R versus J0 / gamma1 with (red) and without (blue) the tip; curves numerical, markers analytic"
+    )
     out = _finish(ds, "fig4b", caption, quick, cutoff, no_tip.attrs, device, truncation)
     out.attrs["search"] = (
         f"min of g2 over r in {search['r_range']} um and phi over one period pi / k_opt: "

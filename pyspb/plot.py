@@ -50,8 +50,8 @@ def _axes(ax, rows: int = 1, figsize: tuple[float, float] = (5.0, 3.8)):
     if ax is None:
         import matplotlib.pyplot as plt
 
-        figure, axes = plt.subplots(rows, 1, figsize=figsize, sharex=True, squeeze=False, layout="constrained")
-        return figure, list(axes[:, 0])
+        figure, grid = plt.subplots(rows, 1, figsize=figsize, sharex=True, squeeze=False, layout="constrained")
+        return figure, list(grid[:, 0])
     axes = list(ax) if isinstance(ax, (Sequence, np.ndarray)) else [ax]
     if len(axes) != rows:
         raise ValueError(
@@ -69,9 +69,7 @@ def _require(ds: xr.Dataset, panel: str, names: Sequence[str]) -> None:
         raise TypeError(f"{panel}: expected the xarray.Dataset of pyspb.paper.{panel}, got {type(ds).__name__}")
     missing = [name for name in names if name not in ds.variables]
     if missing:
-        raise ValueError(
-            f"{panel}: the Dataset lacks {', '.join(missing)}; pass the output of pyspb.paper.{panel}()"
-        )
+        raise ValueError(f"{panel}: the Dataset lacks {', '.join(missing)}; pass the output of pyspb.paper.{panel}()")
 
 
 def _every(values: np.ndarray, count: int = MARKER_COUNT) -> slice:
@@ -102,7 +100,9 @@ def fig1b(ds: xr.Dataset, ax=None):
     figure, (axis,) = _axes(ax)
     for case in ds["case"].values:
         curve = ds["g2_cw_tau"].sel(case=case)
-        axis.plot(ds["tau"], curve, color=CASE_COLORS.get(str(case)), label=f"{case}: $g^{{(2)}}(0)$ = {float(curve[0]):.3g}")
+        axis.plot(
+            ds["tau"], curve, color=CASE_COLORS.get(str(case)), label=f"{case}: $g^{{(2)}}(0)$ = {float(curve[0]):.3g}"
+        )
     axis.axhline(1.0, color="0.7", lw=0.8, ls=":")
     axis.set_yscale("log")
     axis.set_xlabel(TAU_LABEL)
@@ -223,7 +223,9 @@ def fig2b(ds: xr.Dataset, ax=None):
                 continue
             point = ds.sel(phi=near_phi[0], chi_over_gamma=near_x[0])
             for axis, name in ((top, "g2_cw"), (bottom, "N_cw")):
-                axis.plot(near_x[0], float(point[name]), marker=marker, color=color, ls="none", ms=7, mfc="none", mew=1.5)
+                axis.plot(
+                    near_x[0], float(point[name]), marker=marker, color=color, ls="none", ms=7, mfc="none", mew=1.5
+                )
     for axis in (top, bottom):
         axis.set_xscale("log")
         axis.axvline(1.0, color="0.7", lw=0.8, ls=":")
@@ -265,7 +267,9 @@ def fig3b(ds: xr.Dataset, ax=None):
     colorbar = figure.colorbar(mesh, ax=axis)
     colorbar.set_label(r"$|J|^2$ ($10^{12}$ s$^{-2}$)")
     if "phi_cancel" in ds and "r_cancel" in ds:
-        axis.plot(ds["phi_cancel"], np.full(ds["phi_cancel"].shape, float(ds["r_cancel"])), "wx", ms=8, mew=2, label="J = 0")
+        axis.plot(
+            ds["phi_cancel"], np.full(ds["phi_cancel"].shape, float(ds["r_cancel"])), "wx", ms=8, mew=2, label="J = 0"
+        )
     axis.set_xlabel(PHI_LABEL)
     axis.set_ylabel(R_LABEL)
     axis.set_title("(b)", loc="left")

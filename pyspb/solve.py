@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import numbers
 import os
 
@@ -14,6 +13,7 @@ from .backends import get_backend
 from .checkpoint import Checkpoint, fingerprint
 from .grid import POINT_ORDER, check_inputs, flatten_inputs, is_lazy
 from .observables import MAX_ORDER, RESOLUTION, correlations, truncation_error
+from .reporting import progress_bar, provenance
 
 __all__ = ["solve", "check_cutoff"]
 
@@ -26,42 +26,10 @@ OBSERVABLES = ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "
 def check_cutoff(cutoff) -> int:
     """Return ``cutoff`` as an int >= 1, or raise a ValueError/TypeError saying why not."""
     if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Integral):
-        raise TypeError(
-            f"cutoff must be an integer (the largest photon number kept per mode), got {cutoff!r}"
-        )
+        raise TypeError(f"cutoff must be an integer (the largest photon number kept per mode), got {cutoff!r}")
     if cutoff < 1:
         raise ValueError(f"cutoff must be >= 1, got {cutoff}; g4 needs cutoff >= 4")
     return int(cutoff)
-
-
-def _provenance(backend, cutoff: int, tolerance: float | None) -> dict:
-    from . import __version__
-
-    attrs = {
-        "pyspb_version": __version__,
-        "backend": backend.NAME,
-        "cutoff": cutoff,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": "two-mode Kerr resonator with backscattering, SPEC section 1",
-        "method": backend.METHOD,
-    }
-    if tolerance is not None:
-        attrs["tolerance"] = tolerance
-    for key, value in backend.version_info().items():
-        attrs[key] = str(value)
-    return attrs
-
-
-def _progress_bar(total: int, enabled: bool | None, description: str, threshold: int = DEFAULT_CHUNK):
-    """A tqdm progress bar, or None when disabled, tqdm is missing, or (``enabled=None``)
-    ``total`` points fit in one chunk of ``threshold``."""
-    if enabled is False or (enabled is None and total <= threshold):
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=description, unit="pt")
 
 
 #: cutoffs tried by ``cutoff="auto"``, and the relative change of g2..g4 it accepts
@@ -144,7 +112,7 @@ def solve(
         options["tolerance"] = tolerance
     else:
         tolerance = None
-    attrs = _provenance(engine, cutoff, tolerance)
+    attrs = provenance(engine, cutoff, tolerance)
     if is_lazy(inputs):
         if checkpoint is not None:
             raise ValueError("checkpoint is not available for dask inputs: compute chunk by chunk instead")
@@ -159,7 +127,7 @@ def solve(
         populations[store.done] = store.populations[store.done]
         todo = np.flatnonzero(~store.done)
         attrs["checkpoint"] = str(checkpoint)
-    bar = _progress_bar(npts, progress, f"pyspb.solve ({engine.NAME}, cutoff {cutoff})")
+    bar = progress_bar(npts, progress, f"pyspb.solve ({engine.NAME}, cutoff {cutoff})", DEFAULT_CHUNK)
     try:
         if bar is not None:
             bar.update(npts - todo.size)
@@ -193,8 +161,7 @@ def _solve_auto(inputs: xr.Dataset, backend: str, **options) -> xr.Dataset:
         out = solve(inputs, cutoff, backend, **options)
         if previous is not None:
             change = max(
-                float(np.nanmax(np.abs(out[name] / previous[name] - 1).values, initial=0.0))
-                for name in OBSERVABLES
+                float(np.nanmax(np.abs(out[name] / previous[name] - 1).values, initial=0.0)) for name in OBSERVABLES
             )
             if change < AUTO_TOLERANCE:
                 out.attrs["cutoff_selection"] = (
@@ -236,9 +203,7 @@ def _observables(P: np.ndarray) -> tuple[np.ndarray, ...]:
     shape = P.shape[:-2]
     flat = P.reshape((-1,) + P.shape[-2:])
     values = correlations(flat)
-    return tuple(values[name].reshape(shape) for name in OBSERVABLES) + (
-        truncation_error(flat).reshape(shape),
-    )
+    return tuple(values[name].reshape(shape) for name in OBSERVABLES) + (truncation_error(flat).reshape(shape),)
 
 
 def _assemble(P: xr.DataArray, with_P: bool, attrs: dict) -> xr.Dataset:
@@ -252,7 +217,7 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict) -> xr.Dataset:
         dask="parallelized",
         output_dtypes=[float] * (len(OBSERVABLES) + 1),
     )
-    out = xr.Dataset(dict(zip(OBSERVABLES + ("truncation_error",), results)))
+    out = xr.Dataset(dict(zip(OBSERVABLES + ("truncation_error",), results, strict=False)))
     for mode in ("cw", "ccw"):
         for order in range(2, MAX_ORDER + 1):
             notes = [
@@ -265,9 +230,7 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict) -> xr.Dataset:
             if order > cutoff:
                 notes.append(f"NaN everywhere: cutoff {cutoff} < {order} cannot hold {order} photons")
             out[f"g{order}_{mode}"].attrs["comment"] = "; ".join(notes)
-    out["truncation_error"].attrs["comment"] = (
-        "raise cutoff if this is not negligible against the populations you need"
-    )
+    out["truncation_error"].attrs["comment"] = "raise cutoff if this is not negligible against the populations you need"
     if with_P:
         out["P"] = P
     else:

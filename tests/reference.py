@@ -20,7 +20,7 @@ def qutip_operators(cutoff):
 
 
 def qutip_hamiltonian(a1, a2, Delta, J, chi, xi):
-    """The Hamiltonian of SPEC section 1 written in QuTiP."""
+    """The Hamiltonian of docs/model.md, section 1 written in QuTiP."""
     n1, n2 = a1.dag() * a1, a2.dag() * a2
     return (
         Delta * (n1 + n2)

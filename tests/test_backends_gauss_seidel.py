@@ -106,10 +106,10 @@ def test_refilled_slots_give_the_same_states():
     basis = excitation_basis(4)
     together = {}
     for index, states, converged in gauss_seidel.sweep_steady_states(Delta, J, chi, xi, basis, 1e-12, batch=64):
-        together.update({i: s for i, s, c in zip(index, states, converged) if c})
+        together.update({i: s for i, s, c in zip(index, states, converged, strict=False) if c})
     apart = {}
     for index, states, converged in gauss_seidel.sweep_steady_states(Delta, J, chi, xi, basis, 1e-12, batch=3):
-        apart.update({i: s for i, s, c in zip(index, states, converged) if c})
+        apart.update({i: s for i, s, c in zip(index, states, converged, strict=False) if c})
     assert sorted(together) == sorted(apart) == list(range(20))
     for i in range(20):
         np.testing.assert_allclose(apart[i], together[i], atol=1e-13, rtol=0)

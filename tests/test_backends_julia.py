@@ -95,7 +95,9 @@ def paper_point():
     """Flat inputs of the paper's tip position (r = 0.35 um, phi = 0.27 um)."""
     inputs = pyspb.Device().rates(r=0.35, phi=0.27)
     J = complex(inputs.J_re.values + 1j * inputs.J_im.values)
-    return tuple(np.atleast_1d(v) for v in (float(inputs.Delta), J, float(inputs.chi), float(inputs.xi), float(inputs.gamma)))
+    return tuple(
+        np.atleast_1d(v) for v in (float(inputs.Delta), J, float(inputs.chi), float(inputs.xi), float(inputs.gamma))
+    )
 
 
 def assert_populations_close(P, reference):
@@ -439,7 +441,7 @@ def test_paper_numbers_with_julia():
 def test_g2_tau_matches_native():
     from pyspb.backends import native
 
-    points = tuple(np.concatenate([p, q]) for p, q in zip(paper_point(), random_points(1, seed=5)))
+    points = tuple(np.concatenate([p, q]) for p, q in zip(paper_point(), random_points(1, seed=5), strict=False))
     tau = np.array([2.0, 0.0, 0.5, 10.0, 2.0])  # unsorted, repeated
     g2 = julia.g2_tau_cw(*points, tau, cutoff=5)
     assert g2.shape == (2, 5)

@@ -119,9 +119,14 @@ def test_sweep_rate_level_equals_solve_and_cli_overrides_cutoff(tmp_path):
     import pyspb
 
     out = tmp_path / "rates.nc"
-    assert main(["sweep", str(_write(tmp_path, RATES_TOML)), "--out", str(out), "--cutoff", "5", "--backend", "native"]) == 0
+    assert (
+        main(["sweep", str(_write(tmp_path, RATES_TOML)), "--out", str(out), "--cutoff", "5", "--backend", "native"])
+        == 0
+    )
     result = pyspb.load(out)
-    inputs = pyspb.rate_grid(Delta=[-0.1, 0.0, 0.1], J_re=np.linspace(0.0, 0.4, 2), J_im=0.05, chi=1.58, xi=0.06, gamma=0.3)
+    inputs = pyspb.rate_grid(
+        Delta=[-0.1, 0.0, 0.1], J_re=np.linspace(0.0, 0.4, 2), J_im=0.05, chi=1.58, xi=0.06, gamma=0.3
+    )
     expected = pyspb.solve(inputs, cutoff=5)
     assert result.attrs["cutoff"] == 5 and dict(result.sizes) == {"Delta": 3, "J_re": 2}
     for name in OBSERVABLES:

@@ -85,7 +85,9 @@ def test_paper_no_tip_cavity_matches_qutip_given_enough_steps():
     inputs = pyspb.Device().rates(tip=False)
     cutoff = 5
     J = float(inputs.J_re) + 1j * float(inputs.J_im)
-    H, c_ops, a1, _ = qutip_model(float(inputs.Delta), J, float(inputs.chi), float(inputs.xi), float(inputs.gamma), cutoff)
+    H, c_ops, a1, _ = qutip_model(
+        float(inputs.Delta), J, float(inputs.chi), float(inputs.xi), float(inputs.gamma), cutoff
+    )
     tau = np.linspace(0, 30, 31)
     options = {"nsteps": 10**6, "atol": 1e-12, "rtol": 1e-10}
     g2_q, _ = qutip.coherence_function_g2(H, None, tau, c_ops, a1, options=options)

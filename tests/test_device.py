@@ -87,4 +87,6 @@ def test_bad_device_parameters(kwargs, match):
 
 def test_rates_feed_solve_directly():
     out = pyspb.solve(pyspb.Device().rates(phi=[0.27, 0.5]), cutoff=3)
-    xr.testing.assert_equal(out.phi, xr.DataArray([0.27, 0.5], dims="phi", coords={"phi": [0.27, 0.5]}, attrs=out.phi.attrs))
+    xr.testing.assert_equal(
+        out.phi, xr.DataArray([0.27, 0.5], dims="phi", coords={"phi": [0.27, 0.5]}, attrs=out.phi.attrs)
+    )

@@ -62,7 +62,10 @@ def test_paper_figures_notebook_runs_quick(tmp_path, monkeypatch):
     assert notebook.cells[1].source == "QUICK = True"
     assert len(list((tmp_path / "paper_figures").glob("*.nc"))) == 9
     printed = "".join(
-        output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []) if cell.cell_type == "code"
+        output.get("text", "")
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if cell.cell_type == "code"
     )
     assert "max R = 99.7 %" in printed
 
@@ -70,7 +73,12 @@ def test_paper_figures_notebook_runs_quick(tmp_path, monkeypatch):
 def _run_example(script, args, tmp_path):
     env = {**os.environ, "MPLBACKEND": "Agg"}
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     return result

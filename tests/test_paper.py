@@ -149,7 +149,9 @@ def test_fig3c_matches_eq6_near_the_weak_drive_limit(quick):
     full = quick["fig3c"]
     deviation = abs(full["P10_cw"] / full["P10_cw_numerical"] - 1)
     assert 0.2 < float(deviation.max()) < 0.4
-    assert float(deviation.idxmax("phi")) % (np.pi / float(pyspb.Device().rates().k_opt)) == pytest.approx(0.27, abs=0.03)
+    assert float(deviation.idxmax("phi")) % (np.pi / float(pyspb.Device().rates().k_opt)) == pytest.approx(
+        0.27, abs=0.03
+    )
     assert float(deviation.where(full["P10_cw"] < 0.05).max()) < 0.15
 
 

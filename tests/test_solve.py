@@ -73,7 +73,9 @@ def test_scalar_inputs_give_a_zero_dimensional_result():
 
 
 def test_paper_headline_numbers():
-    out = pyspb.solve(xr.concat([pyspb.Device().rates(J0=0.0, tip=False), pyspb.Device().rates()], dim="case"), cutoff=8)
+    out = pyspb.solve(
+        xr.concat([pyspb.Device().rates(J0=0.0, tip=False), pyspb.Device().rates()], dim="case"), cutoff=8
+    )
     ideal, tip = out.isel(case=0), out.isel(case=1)
     assert float(ideal.g2_cw) == pytest.approx(0.009, abs=0.0005)
     assert float(tip.g2_cw) == pytest.approx(0.012, abs=0.0005)
@@ -122,7 +124,10 @@ def test_bad_inputs(change, error, match):
         pyspb.solve(change(grid()), cutoff=3)
 
 
-@pytest.mark.parametrize("cutoff, error", [(0, ValueError), (-2, ValueError), (2.5, TypeError), ("4", TypeError), ("Auto", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "cutoff, error",
+    [(0, ValueError), (-2, ValueError), (2.5, TypeError), ("4", TypeError), ("Auto", TypeError), (True, TypeError)],
+)
 def test_bad_cutoff(cutoff, error):
     with pytest.raises(error, match="cutoff"):
         pyspb.solve(grid(), cutoff=cutoff)

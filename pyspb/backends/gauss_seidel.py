@@ -139,7 +139,9 @@ class _Sweeps:
         energy = (basis.energies(Delta, J, chi) - 0.5j * basis.K).T  # E_k of H_eff, shape (d, n)
         rows = b.rows
         for k, k2 in b.order:
-            self.inverse_D[k, k2][:, :, slots] = 1.0 / (-1j * (energy[rows[k], None, :] - np.conj(energy[None, rows[k2], :])))
+            self.inverse_D[k, k2][:, :, slots] = 1.0 / (
+                -1j * (energy[rows[k], None, :] - np.conj(energy[None, rows[k2], :]))
+            )
         for strip in self.strips:
             strip[:, :, slots] = 0.0
         self.strips[0][0, 0, slots] = 1.0

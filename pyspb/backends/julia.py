@@ -123,8 +123,9 @@ def _juliapkg_project() -> str:
 def _find_executable() -> str | None:
     """Path of a Julia executable that juliacall would use without downloading, or None."""
     module = sys.modules.get("juliacall")
-    if getattr(module, "CONFIG", {}).get("inited"):
-        return module.CONFIG.get("exepath") or "julia (already running)"
+    config = getattr(module, "CONFIG", {})
+    if config.get("inited"):
+        return config.get("exepath") or "julia (already running)"
     # explicit choices are decisive: if one is set but wrong, Julia will not start
     exe = _option("juliacall-exe", "PYTHON_JULIACALL_EXE")
     if exe:
@@ -147,7 +148,7 @@ def _find_executable() -> str | None:
 
 
 def _juliapkg_meta() -> dict:
-    """juliapkg's record of its last resolve (``<project>/pyjuliapkg/meta.json``), or {}."""
+    """Juliapkg's record of its last resolve (``<project>/pyjuliapkg/meta.json``), or {}."""
     try:
         with open(os.path.join(_juliapkg_project(), "pyjuliapkg", "meta.json")) as file:
             meta = json.load(file)

@@ -129,9 +129,7 @@ def steady_state_populations(
             P[:, fock] = np.einsum("ik,nkl,il->ni", V_K, rho_hat[:, own, own], V_K).real
         return P.reshape(-1, cutoff + 1, cutoff + 1)
 
-    return steady_state_excitation_basis(
-        Delta, J, chi, xi, gamma, basis, tolerance, threads, reduce=fock_populations
-    )
+    return steady_state_excitation_basis(Delta, J, chi, xi, gamma, basis, tolerance, threads, reduce=fock_populations)
 
 
 def steady_state_density_matrices(
@@ -272,11 +270,22 @@ class _GradedSystem:
         scale = sum(np.linalg.norm(term.reshape(self.npts, -1), axis=1) for term in (no_jump, jumps, energies))
         return np.linalg.norm(r.reshape(self.npts, -1), axis=1) / scale, scale
 
-    def subset(self, keep: np.ndarray) -> "_GradedSystem":
+    def subset(self, keep: np.ndarray) -> _GradedSystem:
         """The same system restricted to the points ``keep``."""
         sub = object.__new__(_GradedSystem)
         sub.__dict__.update(self.__dict__)
-        for name in ("gamma", "ratios", "weights", "r_outer", "diagonal", "H", "W", "W_inv", "denominator", "vacuum_row"):
+        for name in (
+            "gamma",
+            "ratios",
+            "weights",
+            "r_outer",
+            "diagonal",
+            "H",
+            "W",
+            "W_inv",
+            "denominator",
+            "vacuum_row",
+        ):
             setattr(sub, name, getattr(self, name)[keep])
         sub.npts = keep.size
         position = {int(k): i for i, k in enumerate(keep)}
@@ -382,8 +391,8 @@ def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: fl
         b = np.zeros((todo.size, d, d), dtype=complex)
         b[:, 0, 0] = vacuum_row[todo]
 
-        def operator(z, active):
-            sub = system if active.size == todo.size else system.subset(active)
+        def operator(z, active, system=system, npts=todo.size):
+            sub = system if active.size == npts else system.subset(active)
             return sub.preconditioned(z)
 
         with np.errstate(all="ignore"):  # an ill-conditioned H_eff shows up as non-finite

@@ -4,7 +4,7 @@
 Julia backend of pyspb: exact steady states of the driven two-mode Kerr resonator,
 computed with QuantumOptics.jl.
 
-The model (pyspb SPEC section 1, rotating frame, ħ = 1) is
+The model (pyspb docs/model.md, section 1; rotating frame, ħ = 1) is
 
     H = Δ (n₁ + n₂) + J a₁†a₂ + J* a₂†a₁ + χ (a₁†²a₁² + a₂†²a₂²) + 2χ n₁n₂ + ξ (a₁† + a₁)
 
