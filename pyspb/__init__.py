@@ -5,7 +5,7 @@ exact steady state of the truncated two-mode model, get labelled xarray results,
 :func:`save` them as NetCDF.  See ``docs/model.md`` for the model and the parameter mapping.
 """
 
-from . import analytic, paper
+from . import analytic, checkpoint, paper
 from ._version import __version__
 from .correlations import g2_tau
 from .device import Device
@@ -13,7 +13,19 @@ from .grid import rate_grid
 from .io import load, save
 from .solve import solve
 
-__all__ = ["__version__", "Device", "analytic", "g2_tau", "load", "paper", "plot", "rate_grid", "save", "solve"]
+__all__ = [
+    "__version__",
+    "Device",
+    "analytic",
+    "checkpoint",
+    "g2_tau",
+    "load",
+    "paper",
+    "plot",
+    "rate_grid",
+    "save",
+    "solve",
+]
 
 
 def __getattr__(name: str):

@@ -254,9 +254,14 @@ def run_sweep(
         derived rates at device level), attrs ``sweep_level`` and ``sweep_config`` (the TOML).
     """
     from . import save, solve
+    from .io import check_writable
 
     config = load_sweep_config(config_path)
     inputs = sweep_inputs(config)
+    try:
+        check_writable(out)  # before any work
+    except OSError as error:
+        raise SweepConfigError(f"--out: {error.strerror}") from error
     options = dict(config["solve"])
     if cutoff is not None:
         options["cutoff"] = cutoff
@@ -372,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     except SweepConfigError as error:
         print(f"pyspb sweep: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as error:  # a checkpointed solve says what it saved
+        print(
+            f"pyspb sweep: {str(error) or 'interrupted; nothing saved (use --checkpoint DIR to resume)'}",
+            file=sys.stderr,
+        )
+        return 130
     print(path)
     return 0
 

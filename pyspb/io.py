@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "check_writable"]
 
 #: attribute marking the two halves of a split complex variable
 COMPLEX_PART = "pyspb_complex_part"
@@ -57,6 +58,25 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Check, before any work, that :func:`save` can write ``path``; raise an OSError saying why not.
+
+    Creates the missing parent directories (as :func:`save` does) and a temporary file beside
+    ``path``, which is removed again.  A full disk may still fail the write itself.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(handle)
+        os.unlink(tmp)
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write {path} ({err.strerror or err}); choose a writable location") from err
     return path
 
 
