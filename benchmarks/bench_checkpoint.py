@@ -3,6 +3,8 @@
 Run:  python benchmarks/bench_checkpoint.py [--points 250000] [--chunks 250] [--cutoff 3]
                                             [--repeats 2] [--memory-points 1000000]
 
+``--repeats 0`` skips the overhead part.
+
 1. Overhead: the Fig. 4(a) tip map with ``--points`` points in ``--chunks`` chunks, solved
    without a checkpoint and with one (a fresh checkpoint directory each time), alternating,
    ``--repeats`` times; prints the wall and CPU times, their ratios (target <= 1.3) and the
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         inputs = tip_map(args.points)
         npts = int(np.prod(list(inputs.sizes.values())))
         chunk = -(-npts // args.chunks)
-        timed_sweep(tip_map(400), args.cutoff, 100, None)  # warm up
+        if args.repeats:
+            timed_sweep(tip_map(400), args.cutoff, 100, None)  # warm up
         print(f"{npts} points in {args.chunks} chunks of {chunk}, cutoff {args.cutoff}")
         print("wall and CPU seconds (CPU: all threads of this process, less disturbed by other load)")
         print(
@@ -128,16 +131,17 @@ def main(argv: list[str] | None = None) -> None:
                 f"{checked_cpu:>9.1f} {checked_cpu / plain_cpu:>6.2f} {writing:>17.2f}"
             )
             shutil.rmtree(store)
-        print(
-            f"checkpoint/no checkpoint: wall {', '.join(f'{r:.2f}' for r in wall_ratios)}; CPU "
-            f"{', '.join(f'{r:.2f}' for r in cpu_ratios)} (target <= 1.3)"
-        )
-        print(f"checkpoint on disk: {size / 1e6:.1f} MB")
-        rewrite = old_rewrite_seconds(npts, args.cutoff, folder)
-        print(
-            f"pyspb 0.1 single-file checkpoint: {rewrite:.2f} s per rewrite x {args.chunks} chunks = "
-            f"{rewrite * args.chunks:.0f} s of writing (estimated), against {plain:.1f} s of solving"
-        )
+        if args.repeats:
+            print(
+                f"checkpoint/no checkpoint: wall {', '.join(f'{r:.2f}' for r in wall_ratios)}; CPU "
+                f"{', '.join(f'{r:.2f}' for r in cpu_ratios)} (target <= 1.3)"
+            )
+            print(f"checkpoint on disk: {size / 1e6:.1f} MB")
+            rewrite = old_rewrite_seconds(npts, args.cutoff, folder)
+            print(
+                f"pyspb 0.1 single-file checkpoint: {rewrite:.2f} s per rewrite x {args.chunks} chunks = "
+                f"{rewrite * args.chunks:.0f} s of writing (estimated), against {plain:.1f} s of solving"
+            )
 
         if args.memory_points:
             levels = args.cutoff + 1

@@ -17,7 +17,8 @@ marker's checksum or are not probabilities (finite, in [0, 1], summing to 1), is
 trusted and is computed again (with a warning for a damaged one).  Writing costs one file per
 chunk, proportional to the chunk, whatever the size of the sweep.
 
-Eager inputs are cut into chunks of consecutive points (``points-<start>-<stop>``); dask
+The directory must be one that every process writing to it can reach (for a cluster, a shared
+filesystem).  Eager inputs are cut into chunks of consecutive points (``points-<start>-<stop>``); dask
 inputs into their dask blocks (``block-<i>-<j>...``), written by the workers that computed
 them, so nothing is gathered through the client.  A run holds ``lock`` (created exclusively)
 while it works; a second run on the same store is refused, a lock whose process is gone
@@ -89,8 +90,14 @@ def inputs_digest(arrays: Iterable[np.ndarray]) -> str:
     for array in arrays:
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
+        digest.update(str(array.tolist()).encode() if array.dtype == object else array.tobytes())
     return digest.hexdigest()
+
+
+def coords_digest(grid: xr.Dataset) -> str:
+    """SHA-256 of the names and values of a grid's coords (the labels of the result)."""
+    names = sorted(str(name) for name in grid.coords)
+    return inputs_digest([np.array(names, dtype=object)] + [np.asarray(grid.coords[name].values) for name in names])
 
 
 # --------------------------------------------------------------------------- files
@@ -251,6 +258,14 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def _is_blank(path: Path) -> bool:
+    """True for an empty directory, or one a run left before writing its manifest."""
+    if not path.is_dir() or (path / "manifest.json").exists():
+        return False
+    skeleton = all(p.name in ("chunks", "lock", "grid.nc") or p.name.endswith(".tmp") for p in path.iterdir())
+    return skeleton and not any(_chunks_dir(path).glob("*.json"))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -356,11 +371,15 @@ class Checkpoint:
             checkpoint belongs to another call or an older pyspb, or another run holds it.
         """
         path = Path(path)
-        manifest = {"format": FORMAT, "version": VERSION, "pyspb_version": __version__, **manifest}
-        exists = path.exists()
-        if exists:
-            stored = _read_manifest(path)
-            _check_same_call(path, stored, manifest)
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "pyspb_version": __version__,
+            "coords": coords_digest(grid),
+            **manifest,
+        }
+        if path.exists() and not _is_blank(path):
+            _check_same_call(path, _read_manifest(path), manifest)  # a clear error before touching anything
         try:
             _chunks_dir(path).mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -371,11 +390,12 @@ class Checkpoint:
         store = cls(path, manifest, lock)
         try:
             _remove_temporaries(path)
-            if not exists or not (path / "manifest.json").exists():
+            if (path / "manifest.json").exists():  # again under the lock: another run may have created it
+                store.manifest = _read_manifest(path)
+                _check_same_call(path, store.manifest, manifest)
+            else:
                 save(grid, path / "grid.nc")
                 _write_atomic(path / "manifest.json", json.dumps(manifest, indent=1, default=str).encode())
-            else:
-                store.manifest = _read_manifest(path)
             written = sum(p.stat().st_size for p in _chunks_dir(path).glob("*.npy"))
             needed = max(0, nbytes - written)
             free = shutil.disk_usage(path).free
@@ -452,6 +472,7 @@ def _check_same_call(path: Path, stored: dict[str, Any], asked: dict[str, Any]) 
         ("dims", "grid dims"),
         ("shape", "grid shape"),
         ("chunks", "dask chunks"),
+        ("coords", "grid coords (labels)"),
     ):
         if stored.get(field) != asked.get(field):
             raise CheckpointError(

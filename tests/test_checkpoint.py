@@ -76,6 +76,7 @@ def test_checkpoint_of_another_call_is_refused(tmp_path):
         (grid(), {"cutoff": 4}, "cutoff"),
         (grid(), {"tolerance": 1e-9}, "tolerance"),
         (grid(25), {}, "grid shape"),
+        (grid().assign_coords(run=("Delta", np.arange(24))), {}, "grid coords"),
     ]:
         with pytest.raises(CheckpointError, match=f"other inputs, cutoff.*{what}"):
             pyspb.solve(inputs, **{"cutoff": 3, **options}, checkpoint=path)
@@ -100,6 +101,16 @@ def test_checkpoint_of_an_older_pyspb_or_another_file_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="format version 99"):
         pyspb.solve(grid(3), cutoff=3, checkpoint=path)
     assert other.read_text() == "hello"
+    folder = tmp_path / "results"  # someone's directory: never written into
+    folder.mkdir()
+    (folder / "data.csv").write_text("1,2")
+    with pytest.raises(CheckpointError, match="not a pyspb checkpoint"):
+        pyspb.solve(grid(3), cutoff=3, checkpoint=folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["data.csv"]
+    empty = tmp_path / "empty"  # an empty directory is fine
+    empty.mkdir()
+    pyspb.solve(grid(3), cutoff=3, checkpoint=empty)
+    assert ckpt.status(empty)["complete"]
 
 
 def test_an_unwritable_checkpoint_fails_before_any_work(tmp_path, monkeypatch):
