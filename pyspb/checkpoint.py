@@ -14,7 +14,8 @@ A checkpoint is a directory (no dependency beyond NumPy and xarray)::
 Each chunk is written once, to a temporary file renamed into place, and its marker is
 written last (also by rename): a chunk without a marker, or whose data no longer match the
 marker's checksum or are not probabilities (finite, in [0, 1], summing to 1), is never
-trusted and is computed again (with a warning for a damaged one).  Writing costs one file per
+trusted and is computed again (with a warning for a damaged one).  Files are not fsynced:
+after a power cut a chunk may fail its checksum, and is then computed again.  Writing costs one file per
 chunk, proportional to the chunk, whatever the size of the sweep.
 
 The directory must be one that every process writing to it can reach (for a cluster, a shared
@@ -457,10 +458,6 @@ class Checkpoint:
     def write_points(self, start: int, stop: int, P: np.ndarray) -> None:
         """Record the finished points ``start..stop-1`` (populations ``P``)."""
         write_chunk(self.path, f"points-{start}-{stop}", P, {"start": start, "stop": stop})
-
-    def saved_points(self) -> int:
-        """Points held by complete chunks (as their markers say)."""
-        return status(self.path)["points_done"]
 
 
 def _check_same_call(path: Path, stored: dict[str, Any], asked: dict[str, Any]) -> None:
