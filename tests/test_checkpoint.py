@@ -351,7 +351,7 @@ def slow_down():
     from pyspb.backends import native
     original = native.steady_state_populations
     def slow(*args, **kwargs):
-        time.sleep(0.5)
+        time.sleep(0.8)
         return original(*args, **kwargs)
     native.steady_state_populations = slow
 
