@@ -379,15 +379,15 @@ class Checkpoint:
             "coords": coords_digest(grid),
             **manifest,
         }
-        if path.exists() and not _is_blank(path):
-            _check_same_call(path, _read_manifest(path), manifest)  # a clear error before touching anything
         try:
+            if path.exists() and not _is_blank(path):
+                _check_same_call(path, _read_manifest(path), manifest)  # a clear error before touching anything
             _chunks_dir(path).mkdir(parents=True, exist_ok=True)
+            lock = _acquire_lock(path)
         except OSError as err:
             raise CheckpointError(
-                f"cannot create checkpoint {path} ({err.strerror or err}); choose a writable location"
+                f"cannot write checkpoint {path} ({err.strerror or err}); choose a writable location"
             ) from err
-        lock = _acquire_lock(path)
         store = cls(path, manifest, lock)
         try:
             _remove_temporaries(path)

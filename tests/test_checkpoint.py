@@ -1,13 +1,16 @@
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,9 +121,61 @@ def test_an_unwritable_checkpoint_fails_before_any_work(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("")
     calls = count_points(monkeypatch)
-    with pytest.raises(CheckpointError, match="cannot create checkpoint .* choose a writable location"):
+    with pytest.raises(CheckpointError, match="cannot write checkpoint .* choose a writable location"):
         pyspb.solve(grid(), cutoff=3, checkpoint=blocker / "run.ckpt")
     assert calls == []
+
+
+READ_ONLY = """
+import os, sys
+import netCDF4  # imported before dropping privileges
+import numpy as np
+import pyspb
+from pyspb.backends import native
+calls = []
+native.steady_state_populations = lambda *args, **kwargs: calls.append(1)
+inputs = pyspb.rate_grid(Delta=np.linspace(-0.5, 0.5, 4), J_re=0.3, J_im=0.1, chi=1.0, xi=0.1, gamma=0.4)
+if os.geteuid() == 0:  # root ignores permissions: act as nobody
+    os.setgid(65534)
+    os.setuid(65534)
+for target in sys.argv[1:]:
+    try:
+        pyspb.solve(inputs, cutoff=3, checkpoint=target)
+    except pyspb.checkpoint.CheckpointError as error:
+        print(error)
+try:
+    pyspb.io.check_writable(os.path.join(sys.argv[1], "..", "out.nc"))
+except OSError as error:
+    print(error)
+print("backend calls:", len(calls))
+"""
+
+
+def test_a_read_only_directory_fails_before_any_work():
+    top = Path(tempfile.mkdtemp(prefix="pyspb-test-"))  # under /tmp: every user can reach it
+    top.chmod(0o755)
+    folder = top / "read-only"
+    existing = folder / "old.ckpt"
+    pyspb.solve(grid(4), cutoff=3, checkpoint=existing)  # a finished checkpoint, then the directory made read-only
+    for path in (existing, existing / "chunks", folder):
+        path.chmod(0o555)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", READ_ONLY, str(folder / "new.ckpt"), str(existing)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        for path in (folder, existing, existing / "chunks"):
+            path.chmod(0o755)
+        shutil.rmtree(top)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"cannot write checkpoint {folder / 'new.ckpt'} (Permission denied); choose a writable location"
+    assert lines[1] == f"cannot write checkpoint {existing} (Permission denied); choose a writable location"
+    assert lines[2].startswith("[Errno 13] cannot write") and "choose a writable location" in lines[2]
+    assert lines[3] == "backend calls: 0"
 
 
 def test_a_disk_too_small_fails_before_any_work(tmp_path, monkeypatch):
