@@ -86,9 +86,10 @@ def _read_text(path: Path) -> str:
     except OSError as error:
         raise SweepConfigError(f"cannot read the sweep configuration {str(path)!r}: {error.strerror}") from error
     except UnicodeDecodeError as error:
+        byte = error.object[error.start : error.start + 1]
+        line = error.object[: error.start].count(b"\n") + 1
         raise SweepConfigError(
-            f"{path}: not UTF-8 text (byte {error.object[error.start : error.start + 1]!r} at position "
-            f"{error.start}); TOML files are UTF-8: save it as UTF-8"
+            f"{path}: not UTF-8 text (byte {byte!r} on line {line}); TOML files are UTF-8: save it as UTF-8"
         ) from error
 
 
