@@ -218,7 +218,7 @@ def _linspace(where: str, table: dict[str, Any]) -> np.ndarray:
 
 
 def _solve_options(path: Path, table: Any) -> dict[str, Any]:
-    """The ``[solve]`` table, each value checked for its type (ranges are checked by solve)."""
+    """The ``[solve]`` table, each value checked for its type (the tolerance range: by the backend)."""
     if not isinstance(table, dict):
         raise SweepConfigError(f"{path}: [solve] must be a table")
     bad = sorted(set(table) - set(SOLVE_KEYS))
