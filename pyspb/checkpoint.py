@@ -15,13 +15,13 @@ Each chunk is written once, to a temporary file renamed into place, and its mark
 written last (also by rename): a chunk without a marker, or whose data no longer match the
 marker's checksum or are not probabilities (finite, in [0, 1], summing to 1), is never
 trusted and is computed again (with a warning for a damaged one).  Files are not fsynced:
-after a power cut a chunk may fail its checksum, and is then computed again.  Writing costs one file per
-chunk, proportional to the chunk, whatever the size of the sweep.
+after a power cut a chunk may fail its checksum, and is then computed again.  Writing costs
+one file per chunk, proportional to the chunk, whatever the size of the sweep.
 
-The directory must be one that every process writing to it can reach (for a cluster, a shared
-filesystem).  Eager inputs are cut into chunks of consecutive points (``points-<start>-<stop>``); dask
+Eager inputs are cut into chunks of consecutive points (``points-<start>-<stop>``); dask
 inputs into their dask blocks (``block-<i>-<j>...``), written by the workers that computed
-them, so nothing is gathered through the client.  A run holds ``lock`` (created exclusively)
+them, so nothing is gathered through the client (the directory must be reachable by every
+worker: on a cluster, a shared filesystem).  A run holds ``lock`` (created exclusively)
 while it works; a second run on the same store is refused, a lock whose process is gone
 (same host) is taken over.  Temporary files left by a killed process are removed by the
 next run.  :func:`to_dataset` turns a complete checkpoint into the Dataset that

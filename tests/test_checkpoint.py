@@ -411,8 +411,10 @@ def slow_down():
     native.steady_state_populations = slow
 
 if __name__ == "__main__":
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as client:
-        client.run(slow_down)
+    # thread workers start at once; the process is SIGKILLed with its scheduler and workers
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        client = Client(cluster)  # noqa: F841 - dask computes on it
+        slow_down()  # the workers are threads of this process
         inputs = pyspb.Device().rates(phi=np.linspace(0.1, 0.9, 24), r=[0.3, 0.35])
         pyspb.solve(inputs.chunk({"phi": 2}), cutoff=3, checkpoint=sys.argv[1])
 """
