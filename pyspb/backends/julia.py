@@ -25,12 +25,27 @@ Configuration (environment variables)
     ``JULIA_NUM_THREADS``) chose a number.
 ``PYTHON_JULIACALL_HANDLE_SIGNALS``
     set to ``yes`` (juliacall's advice for multi-threaded Julia) unless you chose otherwise
-    or asked for a single thread.  With ``yes``, Ctrl-C does not raise KeyboardInterrupt
-    while Julia runs.
+    or asked for a single thread.  With ``yes`` Julia installs its own signal handlers when
+    juliacall starts, in place of Python's, for the rest of the Python session: from the
+    first Julia call on, Ctrl-C (and Jupyter's interrupt, a SIGINT) no longer raises
+    KeyboardInterrupt, in Julia or in Python code (juliacall's documentation); only a restart
+    gives it back.  Choose ``PYTHON_JULIACALL_THREADS=1`` or ``..._HANDLE_SIGNALS=no`` (then
+    multi-threaded Julia may crash, juliacall warns) to keep Python's handling.
 ``PYTHON_JULIAPKG_EXE``
     an existing ``julia`` executable for juliapkg to use instead of downloading one.
+``PYTHON_JULIACALL_EXE`` with ``PYTHON_JULIACALL_PROJECT``
+    (juliacall >= 0.9.28) a Julia and a project to use as they are, without juliapkg: the
+    project must already hold PySPBJulia and PythonCall.
 ``PYSPB_JULIA_PROJECT``
     a ``PySPBJulia`` package directory to load instead of the installed one.
+
+Threads and memory
+------------------
+Julia is called only from Python's main thread (:func:`_require_main_thread`; dask inputs
+are computed block by block in the calling thread by :func:`pyspb.solve`).  Inside Julia the
+points of a call are spread over at most :func:`concurrent_factorisations` tasks, Julia's
+threads bounded by the estimated memory of one sparse LU factorisation
+(:func:`factorisation_memory`) against the available memory.
 """
 
 from __future__ import annotations
@@ -60,6 +75,7 @@ import numpy as np
 __all__ = [
     "NAME",
     "PROJECT_ENV",
+    "available_memory",
     "concurrent_factorisations",
     "executable_present",
     "factorisation_memory",
