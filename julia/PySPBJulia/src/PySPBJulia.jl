@@ -237,8 +237,8 @@ Sparse LU (UMFPACK) of the reduced Liouvillian `A` of one point. The first call 
 values only with `lu!`, reusing the symbolic analysis (ordering, memory estimate) of the
 first: every point of a call stores its matrix on the common pattern of the model, which is
 what `lu!(F::UmfpackLU, A)` with `reuse_symbolic = true` requires (SparseArrays, branches
-release-1.10 and main, `src/solvers/umfpack.jl`). `check = false`: a singular point is
-reported by `issuccess`, not thrown.
+release-1.10 to release-1.12 and main, `src/solvers/umfpack.jl`). `check = false`: a
+singular point is reported by `issuccess`, not thrown.
 """
 function _factorise!(factorisation, A::SparseMatrixCSC{ComplexF64, Int})
     factorisation === nothing && return lu(A; check = false)
@@ -251,9 +251,9 @@ end
 
 Release the numeric factors (C memory, hundreds of MiB at large cutoffs) held by an UMFPACK
 factorisation now instead of at the next garbage collection. In SparseArrays (release-1.10
-and main) `lu!` replaces the field `numeric` by a new object and leaves the old one to its
-finalizer, which Julia's GC runs only when Julia memory runs short; it does not see the C
-memory, so without this call the factors of many points could pile up.
+to release-1.12 and main) `lu!` replaces the field `numeric` by a new object and leaves the
+old one to its finalizer, which runs only when Julia's GC collects it; the GC does not see
+the C memory, so without this call the factors of many points could pile up.
 """
 _free_numeric!(factorisation) = finalize(factorisation.numeric)
 
@@ -388,15 +388,15 @@ function _solve_chunk!(f, failed::Vector{Bool}, model::TwoModeKerrModel, points,
 end
 
 """
-    steady_state_populations(Delta, J, chi, xi, gamma; cutoff, ntasks=Threads.nthreads()) -> Array{Float64, 3}
+    steady_state_populations(Delta, J, chi, xi, gamma; cutoff, ntasks) -> Array{Float64, 3}
 
 Joint photon-number probabilities of the exact steady state of the truncated model, at each
 of the `npts` points given by the equal-length vectors `Delta`, `J` (complex), `chi`, `xi`,
 `gamma` (one rate unit). Returns `P` of size `(npts, cutoff + 1, cutoff + 1)` with
 `P[k, n_cw + 1, n_ccw + 1] = ⟨n_cw, n_ccw| ρ_ss |n_cw, n_ccw⟩` of point `k` (through
 juliacall, `numpy.asarray(P)[k, n_cw, n_ccw]`). The points are solved in parallel over
-Julia's threads by at most `ntasks` tasks, each holding one sparse LU factorisation at a time
-(the bound on memory at large cutoffs).
+Julia's threads by at most `ntasks` tasks (default `Threads.nthreads()`), each holding one
+sparse LU factorisation at a time: the bound on memory at large cutoffs.
 """
 function steady_state_populations(
     Delta::AbstractVector{<:Real},
@@ -425,7 +425,7 @@ function steady_state_populations(
 end
 
 """
-    g2_tau_cw(Delta, J, chi, xi, gamma, tau; cutoff, ntasks=Threads.nthreads(), reltol=1e-10, abstol=1e-12)
+    g2_tau_cw(Delta, J, chi, xi, gamma, tau; cutoff, ntasks, reltol=1e-10, abstol=1e-12)
 
 g2(τ) of the cw mode by the quantum regression theorem,
 
