@@ -774,13 +774,15 @@ def test_factorisation_memory_reproduces_the_measured_umfpack_sizes():
         assert margin <= julia.factorisation_memory(cutoff) <= 1.1 * margin, cutoff  # buffers: <= 7 %
     sizes = [julia.factorisation_memory(c) for c in range(1, 31)]
     assert all(a < b for a, b in zip(sizes, sizes[1:], strict=False))
-    # extrapolated with the measured slope (n^1.71 above cutoff 10): cutoff 20 near 28 GB
-    assert 20e9 < julia.factorisation_memory(20) / julia.FACTORISATION_MARGIN < 40e9
+    # extrapolated with the steepest measured slope (n^1.87, cutoffs 6 to 8): cutoff 20 near 36 GB
+    assert 30e9 < julia.factorisation_memory(20) / julia.FACTORISATION_MARGIN < 40e9
+    # interpolated between the measurements: cutoff 12 lies between cutoffs 10 and 14
+    assert 372 * 2**20 < julia.factorisation_memory(12) / julia.FACTORISATION_MARGIN < 2.9e9
 
 
 def test_concurrent_factorisations_bound_threads_by_memory():
     GiB = 2**30
-    # cutoff 6: ~24 MiB each, 16 threads all fit in 8 GiB
+    # cutoff 6: ~25 MiB each, 16 threads all fit in 8 GiB
     assert julia.concurrent_factorisations(6, threads=16, available=8 * GiB) == 16
     # cutoff 14: ~4.4 GB each with the margin; 0.75 * 16 GiB holds 2 of them, not 16
     assert julia.concurrent_factorisations(14, threads=16, available=16 * GiB) == 2

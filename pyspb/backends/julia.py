@@ -576,9 +576,11 @@ def _julia():
 
 _MIB = 2**20
 
-#: memory of one UMFPACK factorisation of the reduced system, measured at three cutoffs with
-#: UMFPACK on the same matrices (quoted in pyspb issue 10): (cutoff, bytes)
-UMFPACK_MEASURED = ((6, 16 * _MIB), (10, 330 * _MIB), (14, 2.9e9))
+#: peak memory of one UMFPACK factorisation (symbolic + numeric, ComplexF64) of the reduced
+#: system at the paper's point, (cutoff, bytes): cutoffs 6, 8, 10 measured for pyspb issue 10
+#: with UMFPACK 5.7.9 (SuiteSparse 5.12, default control, Info[UMFPACK_PEAK_MEMORY]) on the
+#: matrix of ``pyspb.model.liouvillian``; cutoff 14 as quoted in issue 10 (not measured here)
+UMFPACK_MEASURED = ((6, 15.5 * _MIB), (8, 102 * _MIB), (10, 372 * _MIB), (14, 2.9e9))
 #: safety factor on the interpolated measurement (UMFPACK version, value-dependent pivoting)
 FACTORISATION_MARGIN = 1.5
 #: share of the available memory the Julia tasks may fill with factorisations together
@@ -593,21 +595,28 @@ def _unknowns(cutoff: int) -> int:
 def factorisation_memory(cutoff: int) -> float:
     """Estimated bytes one Julia task needs for one point at ``cutoff`` (its LU and buffers).
 
-    The UMFPACK factors: a power law in the number of unknowns ``n = (cutoff + 1)^4 - 1``
-    through the measurements :data:`UMFPACK_MEASURED` (log-log interpolation between them,
-    extrapolation with the slope of the nearest pair: n^1.67 below cutoff 10, n^1.71 above),
-    times :data:`FACTORISATION_MARGIN`; plus the task's own arrays: the matrix values and
-    UMFPACK's copy of the matrix (at most 11 stored entries per row: 1 diagonal, 4 from the
-    hopping, 4 from the drive, 2 from the jumps; 16 + 16 + 8 + 8 bytes each), right-hand
-    side, solution and UMFPACK's workspace (about 10 complex numbers per unknown).
+    The UMFPACK factors: a piecewise power law in the number of unknowns
+    ``n = (cutoff + 1)^4 - 1`` through :data:`UMFPACK_MEASURED` (log-log interpolation; below
+    cutoff 6 the slope of the first pair, above 14 the steepest slope measured, n^1.87,
+    to err on the large side), times :data:`FACTORISATION_MARGIN`; plus the task's own arrays:
+    the matrix values and UMFPACK's copy of the matrix (at most 11 stored entries per row:
+    1 diagonal, 4 from the hopping, 4 from the drive, 2 from the jumps; measured 8 to 10;
+    16 + 16 + 8 + 8 bytes each), right-hand side, solution and UMFPACK's workspace (about
+    10 complex numbers per unknown).
     """
     n = _unknowns(cutoff)
-    sizes = [(math.log(_unknowns(c)), math.log(b)) for c, b in UMFPACK_MEASURED]
+    points = [(math.log(_unknowns(c)), math.log(b)) for c, b in UMFPACK_MEASURED]
+    slopes = [(y1 - y0) / (x1 - x0) for (x0, y0), (x1, y1) in itertools.pairwise(points)]
     x = math.log(n)
-    (x0, y0), (x1, y1) = sizes[:2] if x <= sizes[1][0] else sizes[1:]
-    factors = math.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+    if x <= points[0][0]:
+        y = points[0][1] + slopes[0] * (x - points[0][0])
+    elif x >= points[-1][0]:
+        y = points[-1][1] + max(slopes) * (x - points[-1][0])
+    else:
+        k = next(k for k in range(len(slopes)) if x <= points[k + 1][0])
+        y = points[k][1] + slopes[k] * (x - points[k][0])
     buffers = 11 * n * (16 + 16 + 8 + 8) + 10 * n * 16
-    return FACTORISATION_MARGIN * factors + buffers
+    return FACTORISATION_MARGIN * math.exp(y) + buffers
 
 
 def available_memory() -> int | None:
