@@ -817,3 +817,16 @@ def test_julia_source_bounds_tasks_and_reuses_the_symbolic_factorisation():
     assert re.search(r"lu!\(factorisation, A; check = false\)", source)  # values only, symbolic reused
     assert "finalize(factorisation.numeric)" in source  # C memory freed now, not at the next GC
     assert re.search(r"min\(npts, ntasks, Threads\.nthreads\(\)\)", source)
+
+
+# --- Julia-free: options ----------------------------------------------------------------
+
+
+def test_solver_options_say_that_tolerance_is_ignored():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert julia.solver_options() == {}
+    with pytest.warns(UserWarning, match=r"ignores tolerance=1e-08"):
+        assert julia.solver_options(1e-8) == {}
