@@ -87,7 +87,9 @@ def solve(
     -----
     Dask-backed inputs (``inputs.chunk(...)``) give lazy results, computed block by block
     with :func:`xarray.apply_ufunc` (``dask="parallelized"``); with a ``dask.distributed``
-    Client the blocks run on the cluster.
+    Client the blocks run on the cluster.  With ``backend="julia"`` the blocks are computed
+    when ``solve`` is called, one after another in the calling thread (which must be the main
+    thread: juliacall can hang in others), and the results keep the inputs' chunks.
 
     Returns
     -------
@@ -108,7 +110,10 @@ def solve(
     if is_lazy(inputs):
         if checkpoint is not None:
             raise ValueError("checkpoint is not available for dask inputs: compute chunk by chunk instead")
-        return _assemble(_lazy_populations(inputs, engine, cutoff, options), P, attrs)
+        populations = _lazy_populations(inputs, engine, cutoff, options)
+        if engine.NAME == "julia":
+            populations = _in_calling_thread(populations)
+        return _assemble(populations, P, attrs)
     template, flat = flatten_inputs(inputs)
     npts = template.size
     populations = np.empty((npts, cutoff + 1, cutoff + 1))
@@ -188,6 +193,19 @@ def _lazy_populations(inputs: xr.Dataset, engine, cutoff: int, options: dict) ->
     )
     levels = np.arange(cutoff + 1)
     return P.assign_coords(n_cw=levels, n_ccw=levels)
+
+
+def _in_calling_thread(P: xr.DataArray) -> xr.DataArray:
+    """Lazy ``P`` computed now, block by block in the calling thread, chunked as before.
+
+    For the Julia engine: juliacall must run in Python's main thread (PythonCall.jl issue
+    #578: Julia's garbage collection hangs when Julia is called from another Python thread),
+    but dask runs blocks in worker threads (threaded scheduler, dask.distributed workers).
+    The synchronous scheduler, named explicitly so that it also wins over a distributed
+    Client, runs them in this thread; Julia spreads each block's points over its own threads.
+    """
+    chunks = dict(zip(P.dims, P.chunks or (), strict=True))
+    return P.compute(scheduler="synchronous").chunk(chunks)
 
 
 def _observables(P: np.ndarray) -> tuple[np.ndarray, ...]:
