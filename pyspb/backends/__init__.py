@@ -70,9 +70,9 @@ class Backend(Protocol):
 def get_backend(name: str) -> Backend:
     """The backend module for ``name`` ("native", "julia" or "auto").
 
-    "auto" picks Julia only when a Julia executable is already present and juliapkg has
-    already installed pyspb's Julia packages (so it never starts a download), else the
-    native engine.
+    "auto" picks Julia only when juliacall could start it with pyspb's Julia packages without
+    downloading or resolving anything, else the native engine; the exact rule, and why it says
+    no, is :func:`pyspb.backends.julia.julia_ready`.
     """
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(map(repr, BACKENDS))}")
