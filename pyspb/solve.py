@@ -203,7 +203,7 @@ def _solve_cutoff(
 def _record_inputs(out: xr.Dataset, inputs: xr.Dataset) -> xr.Dataset:
     """The model inputs that are not coords of ``out``, as data variables (as given)."""
     given = [name for name in _INPUT_NAMES if name in inputs.data_vars and name not in out.coords]
-    return out.assign({name: inputs[name] for name in given})
+    return out.assign({name: inputs[name].variable for name in given})  # the result's coords (and their attrs) stay
 
 
 def warn_if_truncated(error: xr.DataArray, cutoff: int, caller: str, stacklevel: int = 2) -> None:
