@@ -54,3 +54,28 @@ def test_efficiency_of_the_paper():
     assert float(efficiency(no_tip, ideal)) == 0.0
     R = efficiency(xr.concat([tip, no_tip], "case"), ideal)
     assert R.attrs["units"] == "1" and R.name == "R"
+
+
+@pytest.mark.parametrize("kind", ["float", "array", "DataArray"])
+def test_efficiency_follows_one_rule_for_every_input_type(kind):
+    """g2_ideal = 1 used to raise ZeroDivisionError for floats but give inf for DataArrays."""
+    wrap = {
+        "float": lambda values: values,
+        "array": np.asarray,
+        "DataArray": lambda values: xr.DataArray(np.asarray(values), dims="x"),
+    }[kind]
+    if kind == "float":
+        assert np.isnan(efficiency(0.5, 1.0)) and np.isnan(efficiency(0.5, 2.0))  # Eq. 8 undefined
+        assert efficiency(0.5, 0.0) == 0.5 and efficiency(2.0, 0.1) == 0.0 and np.isnan(efficiency(np.nan, 0.1))
+        assert isinstance(efficiency(0.5, 0.0), float)
+    else:
+        g2_device = wrap([0.5, 0.5, 0.5, 2.0, np.nan, 0.05])
+        g2_ideal = wrap([0.0, 1.0, 3.0, 0.1, 0.1, 0.1])
+        R = efficiency(g2_device, g2_ideal)
+        np.testing.assert_allclose(np.asarray(R), [0.5, np.nan, np.nan, 0.0, np.nan, 0.95 / 0.9], rtol=1e-14)
+        if kind == "DataArray":
+            assert R.name == "R" and "g2_ideal >= 1" in R.attrs["comment"]
+    with pytest.raises(ValueError, match="g2_device must be >= 0"):
+        efficiency(wrap(-0.1) if kind == "float" else wrap([-0.1]), 0.01)
+    with pytest.raises(ValueError, match="g2_ideal must be >= 0"):
+        efficiency(0.5, wrap(-0.1) if kind == "float" else wrap([-0.1]))
