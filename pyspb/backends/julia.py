@@ -93,6 +93,8 @@ __all__ = [
 NAME = "julia"
 #: what solves the steady states (recorded in the results' attrs)
 METHOD = "sparse LU (UMFPACK) of the vacuum-fixed Liouvillian built with QuantumOptics.jl"
+#: juliacall must be called from Python's main thread (PythonCall.jl issue #578)
+MAIN_THREAD_ONLY = True
 
 #: environment variable naming a PySPBJulia package directory to load instead
 PROJECT_ENV = "PYSPB_JULIA_PROJECT"
