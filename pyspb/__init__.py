@@ -13,13 +13,25 @@ from .grid import rate_grid
 from .io import load, save
 from .solve import solve
 
-__all__ = ["__version__", "Device", "analytic", "g2_tau", "load", "paper", "plot", "rate_grid", "save", "solve"]
+__all__ = [
+    "__version__",
+    "Device",
+    "analytic",
+    "g2_tau",
+    "load",
+    "figures",
+    "paper",
+    "plot",
+    "rate_grid",
+    "save",
+    "solve",
+]
 
 
 def __getattr__(name: str):
-    # pyspb.plot imports matplotlib: loaded on first use, not by ``import pyspb``
-    if name == "plot":
+    # pyspb.plot and pyspb.figures import matplotlib: loaded on first use, not by ``import pyspb``
+    if name in ("plot", "figures"):
         import importlib
 
-        return importlib.import_module(".plot", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pyspb' has no attribute {name!r}")

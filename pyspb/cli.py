@@ -2,7 +2,7 @@
 
 * ``pyspb table`` prints the paper's headline numbers, computed afresh.
 * ``pyspb reproduce fig1|fig2|fig3|fig4|all --out DIR`` writes one NetCDF file and one PNG
-  per panel of the paper's figures (:func:`pyspb.paper.reproduce`).
+  per panel of the paper's figures (:func:`pyspb.figures.reproduce`).
 * ``pyspb sweep CONFIG.toml --out FILE.nc`` solves a user's grid described in a TOML file
   (:func:`run_sweep`).
 """
@@ -354,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        from .paper import panels, reproduce
+        from .figures import reproduce
+        from .paper import panels
 
         try:
             selected = panels(args.figures)

@@ -4,7 +4,8 @@ One function per panel, named as in :mod:`pyspb.paper`; each takes the panel's D
 an optional matplotlib ``ax`` (two Axes, top and bottom, for the two-row panels ``fig2a``
 and ``fig2b``) and returns the :class:`matplotlib.figure.Figure`.  Colours follow the
 paper: ideal cavity grey, without tip blue, with tip red; numerical results are curves,
-analytic (weak-drive) results markers.  :func:`plot_panel` dispatches by panel name.
+analytic (weak-drive) results markers.  :func:`plot_panel` dispatches by panel name;
+:func:`correlation_map` draws any g^(n) over two dims (e.g. a tip scan) on a log colour scale.
 
 ``import pyspb`` does not import this module, nor matplotlib; choose a backend
 (``matplotlib.use("Agg")``) before plotting if no display is available.
@@ -12,13 +13,18 @@ analytic (weak-drive) results markers.  :func:`plot_panel` dispatches by panel n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from . import paper
+
 __all__ = [
     "PLOTS",
+    "axis_label",
+    "correlation_map",
     "plot_panel",
     "fig1b",
     "fig1c",
@@ -35,6 +41,14 @@ __all__ = [
 CASE_COLORS = {"ideal": "0.45", "without tip": "tab:blue", "with tip": "tab:red"}
 #: colours and markers of chi / gamma in Fig. 2
 CHI_STYLES = {0.1: ("tab:blue", "s"), 0.5: ("tab:green", "^"), 3.0: ("tab:red", "o")}
+#: styles of the curves of Fig. 2(b) by phi (um); 0.33 lies on 0.21: crosses on the dashed line
+FIG2B_STYLES: dict[float, dict[str, Any]] = {
+    0.27: {"color": "tab:red", "ls": "-"},
+    0.21: {"color": "0.35", "ls": "--"},
+    0.33: {"color": "tab:purple", "ls": "none", "marker": "x", "ms": 5, "mew": 1.2},
+}
+#: smallest font size of any text in a figure (points), insets included
+MIN_FONT_SIZE = 8
 #: markers of the analytic results drawn on top of the numerical curves
 MARKER_COUNT = 16
 
@@ -79,7 +93,9 @@ def _every(values: np.ndarray, count: int = MARKER_COUNT) -> slice:
 
 def _quick_note(ax, ds: xr.Dataset) -> None:
     if ds.attrs.get("quick"):
-        ax.text(0.99, 0.01, "quick", transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.5")
+        ax.text(
+            0.99, 0.01, "quick", transform=ax.transAxes, ha="right", va="bottom", fontsize=MIN_FONT_SIZE, color="0.5"
+        )
 
 
 def fig1b(ds: xr.Dataset, ax=None):
@@ -191,7 +207,9 @@ def fig2b(ds: xr.Dataset, ax=None):
     """Fig. 2(b): g2_cw(0) (top) and N_cw (bottom) versus chi / gamma at phi = 0.27, 0.21, 0.33 um.
 
     Markers: chi / gamma = 0.1 (blue squares) and 3 (red circles) at phi = 0.27 um, 0.5
-    (green triangles) at phi = 0.21 and 0.33 um, as in the paper's caption.
+    (green triangles) at phi = 0.21 and 0.33 um, as in the paper's caption.  The curves of
+    phi = 0.21 and 0.33 um nearly coincide (mirror images about the J = 0 point): 0.21 um is
+    dashed, 0.33 um is drawn as crosses on top of it.
 
     Parameters
     ----------
@@ -206,13 +224,15 @@ def fig2b(ds: xr.Dataset, ax=None):
     """
     _require(ds, "fig2b", ("g2_cw", "N_cw", "phi", "chi_over_gamma"))
     figure, (top, bottom) = _axes(ax, rows=2, figsize=(5.0, 5.5))
-    styles = {0.27: ("tab:red", "-"), 0.21: ("0.35", "--"), 0.33: ("0.6", ":")}
     x = ds["chi_over_gamma"]
+    pick = _every(x.values, 24)
     for phi in ds["phi"].values:
-        color, line = next((s for p, s in styles.items() if np.isclose(phi, p)), (None, "-"))
+        style = next((s for p, s in FIG2B_STYLES.items() if np.isclose(phi, p)), {"color": None, "ls": "-"})
         label = rf"$\phi$ = {float(phi):g} $\mu$m"
-        top.plot(x, ds["g2_cw"].sel(phi=phi), color=color, ls=line, label=label)
-        bottom.plot(x, ds["N_cw"].sel(phi=phi), color=color, ls=line, label=label)
+        if np.isclose(phi, 0.33):
+            label += " (on the 0.21 curve)"
+        for axis, name in ((top, "g2_cw"), (bottom, "N_cw")):
+            axis.plot(x, ds[name].sel(phi=phi), label=label, markevery=pick, **style)
     marks = ((0.1, (0.27,)), (3.0, (0.27,)), (0.5, (0.21, 0.33)))
     for ratio, phis in marks:
         color, marker = CHI_STYLES[ratio]
@@ -259,7 +279,7 @@ def fig3b(ds: xr.Dataset, ax=None):
     from matplotlib.colors import LogNorm
 
     _require(ds, "fig3b", ("J_abs_sq", "J_abs_over_gamma", "r", "phi"))
-    figure, (axis,) = _axes(ax, figsize=(5.5, 4.2))
+    figure, (axis,) = _axes(ax, figsize=(6.0, 4.6))
     values = ds["J_abs_sq"].transpose("r", "phi")
     positive = values.values[values.values > 0]
     norm = LogNorm(vmin=max(float(positive.min()), float(positive.max()) * 1e-8), vmax=float(positive.max()))
@@ -273,14 +293,15 @@ def fig3b(ds: xr.Dataset, ax=None):
     axis.set_xlabel(PHI_LABEL)
     axis.set_ylabel(R_LABEL)
     axis.set_title("(b)", loc="left")
-    inset = axis.inset_axes((0.5, 0.58, 0.46, 0.38))
+    inset = axis.inset_axes((0.47, 0.5, 0.5, 0.46))
     inset.plot(ds["phi"], ds["J_abs_over_gamma"], color="k", lw=1)
     inset.axhline(1.0, color="tab:green", ls="--", lw=0.8)
     inset.set_facecolor("white")
-    inset.set_xlabel(PHI_LABEL, fontsize=7, labelpad=1)
-    inset.set_ylabel(r"$|J|/\gamma$", fontsize=7, labelpad=1)
-    inset.tick_params(labelsize=6)
-    inset.set_title(f"r = {ds.attrs.get('inset_r', ds.attrs.get('device_r', 0.35)):g} $\\mu$m", fontsize=7, pad=2)
+    inset.set_xlabel(PHI_LABEL, fontsize=MIN_FONT_SIZE + 1, labelpad=1)
+    inset.set_ylabel(r"$|J|/\gamma$", fontsize=MIN_FONT_SIZE + 1, labelpad=1)
+    inset.tick_params(labelsize=MIN_FONT_SIZE)
+    inset_r = ds.attrs.get("inset_r", ds.attrs.get("device_r", 0.35))
+    inset.set_title(f"r = {inset_r:g} $\\mu$m", fontsize=MIN_FONT_SIZE + 1, pad=2)
     _quick_note(axis, ds)
     return figure
 
@@ -418,18 +439,94 @@ def fig4b(ds: xr.Dataset, ax=None):
     return figure
 
 
-#: panel name -> plotting function
-PLOTS = {
-    "fig1b": fig1b,
-    "fig1c": fig1c,
-    "fig2a": fig2a,
-    "fig2b": fig2b,
-    "fig3b": fig3b,
-    "fig3c": fig3c,
-    "fig3d": fig3d,
-    "fig4a": fig4a,
-    "fig4b": fig4b,
+#: short axis labels of coordinates (symbol as in the paper); units come from the attrs
+SYMBOLS = {
+    "r": r"$r$",
+    "phi": r"$\phi$",
+    "Delta": r"$\Delta$",
+    "Delta_over_gamma1": r"$\Delta/\gamma_1$",
+    "chi": r"$\chi$",
+    "chi_over_gamma": r"$\chi/\gamma$",
+    "xi": r"$\xi$",
+    "gamma": r"$\gamma$",
+    "J0": r"$J_0$",
+    "J0_over_gamma1": r"$J_0/\gamma_1$",
+    "Pin": r"$P_{\rm in}$",
+    "Q": r"$Q$",
+    "tau": r"$\tau$",
 }
+#: units as typeset on axes
+UNIT_TEXT = {"um": r"$\mu$m", "1e6 s-1": r"$10^6$ s$^{-1}$", "1e-6 s": r"$\mu$s", "1e12 s-2": r"$10^{12}$ s$^{-2}$"}
+
+
+def axis_label(array: xr.DataArray, name: Hashable | None = None) -> str:
+    r"""A short axis label: the paper's symbol (or the name) and the units in parentheses.
+
+    Correlations ``g2_cw``, ``g3_ccw``, ... become :math:`g^{(2)}_{\rm cw}(0)`; dimensionless
+    quantities (units "1") get no unit.
+    """
+    name = str(array.name if name is None else name)
+    parts = name.split("_")
+    if len(parts) == 2 and parts[0] in ("g2", "g3", "g4") and parts[1] in ("cw", "ccw"):
+        symbol = rf"$g^{{({parts[0][1]})}}_{{\rm {parts[1]}}}(0)$"
+    else:
+        symbol = SYMBOLS.get(name, name)
+    units = str(array.attrs.get("units", "1"))
+    return symbol if units == "1" else f"{symbol} ({UNIT_TEXT.get(units, units)})"
+
+
+def correlation_map(correlation: xr.DataArray, ax=None, *, log: bool = True, cmap: str = "RdBu_r"):
+    """Map of a correlation g^(n)(0) over two dims, on a log colour scale centred on 1.
+
+    Blockade (g < 1) is blue, bunching (g > 1) red, g = 1 white: the colour limits span as
+    many decades below 1 as above, so neither a huge bunching peak nor a deep antibunching
+    dip hides the other.  Axis labels are short (symbol and units) and fit in the figure.
+
+    Parameters
+    ----------
+    correlation : xarray.DataArray
+        A 2-d DataArray (e.g. ``pyspb.solve(...).g2_cw`` over (r, phi)); the last dim is
+        the x axis.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+    log : bool
+        Log colour scale (default); ``False`` gives a linear one from 0.
+    cmap : str
+        A diverging matplotlib colour map.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.colors import LogNorm, Normalize
+
+    if not isinstance(correlation, xr.DataArray) or correlation.ndim != 2:
+        raise ValueError(
+            "correlation_map needs a 2-d xarray.DataArray, e.g. out.g2_cw over (r, phi); got "
+            f"{getattr(correlation, 'dims', type(correlation).__name__)}; select the other dims first"
+        )
+    figure, (axis,) = _axes(ax, figsize=(5.5, 4.0))
+    y_dim, x_dim = correlation.dims
+    values = correlation.values
+    finite = values[np.isfinite(values) & (values > 0)]
+    if log:
+        decades = max(1.0, float(np.max(np.abs(np.log10(finite))))) if finite.size else 1.0
+        norm: Normalize = LogNorm(vmin=10.0**-decades, vmax=10.0**decades)
+        shown = correlation.clip(min=norm.vmin)
+    else:
+        norm = Normalize(vmin=0.0, vmax=float(finite.max()) if finite.size else 1.0)
+        shown = correlation
+    mesh = axis.pcolormesh(correlation[x_dim], correlation[y_dim], shown, norm=norm, shading="nearest", cmap=cmap)
+    colorbar = figure.colorbar(mesh, ax=axis)
+    colorbar.set_label(axis_label(correlation))
+    axis.set_xlabel(axis_label(correlation[x_dim], x_dim))
+    axis.set_ylabel(axis_label(correlation[y_dim], y_dim))
+    return figure
+
+
+#: panel name -> plotting function: the function of this module named as each panel of
+#: :data:`pyspb.paper.FIGURES` (a panel without one fails here, at import)
+PLOTS = {name: globals()[name] for name in paper.FIGURES}
 
 
 def plot_panel(name: str, ds: xr.Dataset, ax=None):
