@@ -162,7 +162,7 @@ def panel(body: Body) -> Callable[..., xr.Dataset]:
     """
     name = body.__name__
 
-    def compute(
+    def solving_panel(
         quick: bool = False,
         cutoff: int | None = None,
         backend: str = "native",
@@ -175,23 +175,23 @@ def panel(body: Body) -> Callable[..., xr.Dataset]:
         ds, caption = body(run)
         return run.finish(ds, caption)
 
-    _register(name, compute, body)
-    return compute
+    _register(name, solving_panel, body)
+    return solving_panel
 
 
 def rates_panel(body: Body) -> Callable[..., xr.Dataset]:
     """Declare a panel computed from :meth:`pyspb.Device.rates` alone: ``name(quick, *, device)``."""
     name = body.__name__
 
-    def compute(quick: bool = False, *, device: Device | None = None) -> xr.Dataset:
+    def rates_only_panel(quick: bool = False, *, device: Device | None = None) -> xr.Dataset:
         cutoff, checked_device = _settings(name, quick, None, device)
         run = Run(name, bool(quick), cutoff, "none", checked_device, False)
         ds, caption = body(run)
         return run.finish(ds, caption)
 
     RATES_ONLY.add(name)
-    _register(name, compute, body)
-    return compute
+    _register(name, rates_only_panel, body)
+    return rates_only_panel
 
 
 def panels(figures: str | Iterable[str] = "all") -> list[str]:
