@@ -72,7 +72,7 @@ def solve(
         Relative accuracy asked of the native engine per photon-number level (default
         :data:`pyspb.backends.native.DEFAULT_TOLERANCE`): the estimated remaining error of the
         level sweeps, or the graded residual of the Krylov solver; ignored by Julia (direct
-        solve).
+        solve), with a warning.  Each backend checks it (``solver_options``).
     chunk_size : int
         Points per backend call.
     progress : bool, optional
@@ -102,16 +102,8 @@ def solve(
     engine = get_backend(backend)
     if not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    options = {}
-    if engine.NAME == "native":
-        from .backends import native
-
-        tolerance = native.DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
-        if not 0 < tolerance < 1e-3:
-            raise ValueError(f"tolerance must be in (0, 1e-3), got {tolerance}")
-        options["tolerance"] = tolerance
-    else:
-        tolerance = None
+    options = engine.solver_options(tolerance)  # the backend checks its options
+    tolerance = options.get("tolerance")
     attrs = provenance(engine, cutoff, tolerance)
     if is_lazy(inputs):
         if checkpoint is not None:

@@ -461,3 +461,16 @@ def test_version_info():
     assert info["julia_version"].startswith("1.")
     assert re.fullmatch(r"1\.\d+\.\d+.*", info["quantumoptics_version"])
     assert info["julia_threads"] >= 1
+
+
+# --- Julia-free: options ----------------------------------------------------------------
+
+
+def test_solver_options_say_that_tolerance_is_ignored():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert julia.solver_options() == {}
+    with pytest.warns(UserWarning, match=r"ignores tolerance=1e-08"):
+        assert julia.solver_options(1e-8) == {}

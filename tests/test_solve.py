@@ -37,6 +37,8 @@ def test_result_has_inputs_dims_coords_units_and_provenance():
 
 @pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
 def test_every_input_coord_on_the_grid_dims_is_kept(lazy):
+    if lazy:
+        pytest.importorskip("dask")
     inputs = grid().assign_coords(
         label=("Delta", ["red", "green", "blue"]),  # non-index coord of one dim
         weight=(("Delta", "chi"), np.arange(6.0).reshape(3, 2)),  # on dims no variable shares

@@ -42,6 +42,7 @@ import os
 import shutil
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ __all__ = [
     "julia_package_dir",
     "packages_installed",
     "ready",
+    "solver_options",
     "steady_state_populations",
     "version_info",
 ]
@@ -282,6 +284,21 @@ def _to_numpy(array) -> np.ndarray:
     # a Julia Array arrives as juliacall.ArrayValue; numpy.asarray gives a view with the same
     # index order (Fortran strides), copied here into a C-ordered array owned by NumPy
     return np.array(np.asarray(array), dtype=np.float64, order="C", copy=True)
+
+
+def solver_options(tolerance: float | None = None) -> dict:
+    """Keyword arguments of :func:`steady_state_populations`: none.
+
+    The sparse LU solve is direct, so a ``tolerance`` has nothing to set: it is ignored,
+    with a :class:`UserWarning` saying so when one is given.
+    """
+    if tolerance is not None:
+        warnings.warn(
+            f"the julia backend solves directly (sparse LU) and ignores tolerance={tolerance!r}",
+            UserWarning,
+            stacklevel=3,
+        )
+    return {}
 
 
 def steady_state_populations(Delta, J, chi, xi, gamma, *, cutoff: int) -> np.ndarray:

@@ -23,7 +23,7 @@ Every panel that solves steady states takes
 ``fig3b`` solves nothing (|J| comes from :meth:`pyspb.Device.rates`) and takes only ``quick``
 and ``device``; :func:`compute` calls any panel by name with the arguments it takes.  The
 panels declare themselves (:func:`pyspb.paper._panel.panel`), which fills :data:`FIGURES`
-and :data:`GROUPS`.
+and :data:`GROUPS`.  :func:`paper_table` (``pyspb table``) gives the paper's headline numbers.
 
 Rates are in 1e6 s^-1, lengths in micrometres, delays in 1e-6 s.
 """
@@ -48,6 +48,7 @@ from .fig1 import CASES, fig1b, fig1c  # noqa: F401
 from .fig2 import FIG2_CHI_OVER_GAMMA, FIG2B_PHI, fig2a, fig2b  # noqa: F401
 from .fig3 import FIG3D_PHI, fig3b, fig3c, fig3d  # noqa: F401
 from .fig4 import fig4a, fig4b  # noqa: F401
+from .table import format_table, paper_table
 
 __all__ = [
     "CASES",
@@ -63,6 +64,8 @@ __all__ = [
     "RATES_ONLY",
     "TRUNCATION_WARNING",
     "compute",
+    "format_table",
     "panels",
+    "paper_table",
     *FIGURES,
 ]
