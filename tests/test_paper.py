@@ -331,9 +331,11 @@ def test_computing_layer_imports_no_drawing():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_too_small_a_cutoff_warns_at_the_callers_line():
-    with pytest.warns(RuntimeWarning, match=r"fig1c: truncation error .* at cutoff 2") as caught:
+def test_too_small_a_cutoff_warns_once_at_the_callers_line():
+    with pytest.warns(pyspb.TruncationWarning, match=r"fig1c: truncation error .* at cutoff 2") as caught:
         ds = paper.fig1c(quick=True, cutoff=2)
-    assert caught[0].filename == __file__  # points at the user's call, not inside pyspb
+    truncation = [w for w in caught if issubclass(w.category, pyspb.TruncationWarning)]
+    assert len(truncation) == 1  # the panel's, not one more per steady-state solve
+    assert truncation[0].filename == __file__  # points at the user's call, not inside pyspb
     assert ds.attrs["truncation_error_max"] == pytest.approx(float(ds["truncation_error"].max()))
     assert ds.attrs["truncation_error_max"] > paper.TRUNCATION_WARNING

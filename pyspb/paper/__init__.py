@@ -14,8 +14,8 @@ Every panel that solves steady states takes
   4 would leave 2.5e-5 of population in the top Fock level at chi / gamma = 0.01 in Fig. 2);
   the default ``False`` gives the paper's resolution with ``cutoff = 6``;
 * ``cutoff`` -- the largest photon number kept per mode (the populations of the top level,
-  ``truncation_error``, are kept in the Dataset; a RuntimeWarning says when they exceed
-  :data:`TRUNCATION_WARNING`);
+  ``truncation_error``, are kept in the Dataset; a :class:`~pyspb.TruncationWarning` says,
+  once per panel, when they exceed :data:`TRUNCATION_WARNING`);
 * ``backend`` -- as for :func:`pyspb.solve`;
 * ``device`` -- the :class:`pyspb.Device` (default: the paper's parameters);
 * ``progress`` -- passed to :func:`pyspb.solve` (None: a bar for large grids only).

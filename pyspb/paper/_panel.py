@@ -23,10 +23,8 @@ from .._version import __version__
 from ..attributes import annotate
 from ..device import Device
 from ..grid import MODEL_INPUTS
+from ..observables import TRUNCATION_WARNING, TruncationWarning
 from ..solve import check_cutoff, solve
-
-#: largest tolerated population of the top Fock level before a RuntimeWarning
-TRUNCATION_WARNING = 1e-6
 
 #: default cutoffs: full-size and quick runs
 FULL_CUTOFF = 6
@@ -89,7 +87,10 @@ class Run:
 
         ``progress`` overrides the run's (e.g. ``False`` for a single point).
         """
-        out = solve(inputs, self.cutoff, self.backend, P=P, progress=self.progress if progress is None else progress)
+        with warnings.catch_warnings():  # the panel warns once, for all its solves (see finish)
+            warnings.simplefilter("ignore", TruncationWarning)
+            progress = self.progress if progress is None else progress
+            out = solve(inputs, self.cutoff, self.backend, P=P, progress=progress)
         if not self.provenance:
             self.provenance = dict(out.attrs)
         self.truncation_errors.append(float(np.nanmax(np.asarray(out["truncation_error"], dtype=float))))
@@ -106,7 +107,7 @@ class Run:
             warnings.warn(
                 f"{self.name}: truncation error {truncation:.1e} at cutoff {self.cutoff} (population of "
                 "the top Fock level); raise cutoff",
-                RuntimeWarning,
+                TruncationWarning,
                 stacklevel=3,
             )
         attrs: dict[str, object] = {"pyspb_version": __version__}
