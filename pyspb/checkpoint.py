@@ -5,7 +5,8 @@ A checkpoint is a directory (no dependency beyond NumPy and xarray)::
     run.ckpt/
         manifest.json        what was asked: format version, fingerprint, cutoff, backend,
                              tolerance, grid dims/shape, chunk layout, provenance attrs
-        grid.nc              the grid's coords (to label the result)
+        inputs.nc            the model inputs as given, with the grid's coords (the result
+                             records them)
         lock                 while a run uses the store: its pid, host and start time
         chunks/<name>.npy    the joint photon-number probabilities of one chunk
         chunks/<name>.json   its completion marker: sha256 of the .npy file, the points or
@@ -263,7 +264,7 @@ def _is_blank(path: Path) -> bool:
     """True for an empty directory, or one a run left before writing its manifest."""
     if not path.is_dir() or (path / "manifest.json").exists():
         return False
-    skeleton = all(p.name in ("chunks", "lock", "grid.nc") or p.name.endswith(".tmp") for p in path.iterdir())
+    skeleton = all(p.name in ("chunks", "lock", "inputs.nc") or p.name.endswith(".tmp") for p in path.iterdir())
     return skeleton and not any(_chunks_dir(path).glob("*.json"))
 
 
@@ -360,7 +361,7 @@ class Checkpoint:
             ``key`` (the call's fingerprint), ``layout``, ``dims``, ``shape``, ``cutoff``,
             ``backend``, ``tolerance``, ``attrs`` (and ``chunks`` for dask blocks).
         grid : xarray.Dataset
-            The grid's coords, stored to label the result.
+            The model inputs as given, with the grid's coords (stored for :func:`to_dataset`).
         nbytes : int
             Bytes the chunks of the whole grid take; what is not written yet is checked
             against the free space of the disk.
@@ -395,7 +396,7 @@ class Checkpoint:
                 store.manifest = _read_manifest(path)
                 _check_same_call(path, store.manifest, manifest)
             else:
-                save(grid, path / "grid.nc")
+                save(grid, path / "inputs.nc")
                 _write_atomic(path / "manifest.json", json.dumps(manifest, indent=1, default=str).encode())
             written = sum(p.stat().st_size for p in _chunks_dir(path).glob("*.npy"))
             needed = max(0, nbytes - written)
@@ -520,14 +521,6 @@ def status(path: str | os.PathLike) -> dict[str, Any]:
     return {"points_done": points_done, "points": npts, "chunks_done": len(names), "complete": points_done == npts}
 
 
-def read_grid(path: str | os.PathLike) -> xr.DataArray:
-    """A zeros template of the checkpoint's grid with its dims and coords."""
-    path = Path(path)
-    manifest = _read_manifest(path)
-    coords = load(path / "grid.nc")
-    return xr.DataArray(np.zeros(manifest["shape"]), dims=tuple(manifest["dims"]), coords=coords.coords)
-
-
 def to_dataset(path: str | os.PathLike, P: bool = False) -> xr.Dataset:
     """The result of the checkpointed :func:`pyspb.solve` call, read from its checkpoint.
 
@@ -549,7 +542,8 @@ def to_dataset(path: str | os.PathLike, P: bool = False) -> xr.Dataset:
     CheckpointError
         If chunks are missing (rerun the call to finish it) or damaged.
     """
-    from .solve import _assemble
+    from .grid import flatten_inputs
+    from .solve import _eager_result, warn_if_truncated
 
     path = Path(path)
     manifest = _read_manifest(path)
@@ -559,31 +553,31 @@ def to_dataset(path: str | os.PathLike, P: bool = False) -> xr.Dataset:
             f"checkpoint {path} holds {state['points_done']} of {state['points']} points; rerun the same "
             "pyspb.solve call to compute the rest"
         )
-    template = read_grid(path)
+    inputs = load(path / "inputs.nc")
+    template, flat = flatten_inputs(inputs)
+    if list(template.dims) != manifest["dims"] or list(template.shape) != manifest["shape"]:
+        raise CheckpointError(f"checkpoint {path}: inputs.nc does not fit the manifest (damaged)")
     levels = manifest["cutoff"] + 1
-    populations = np.empty(template.shape + (levels, levels))
+    populations = np.empty((template.size, levels, levels))
     if manifest["layout"] == "points":
-        flat = populations.reshape((-1, levels, levels))
         for name in complete_chunks(path):
             marker = read_marker(path, name)
             assert marker is not None
-            flat[int(marker["start"]) : int(marker["stop"])] = read_chunk(path, name, marker)
+            populations[int(marker["start"]) : int(marker["stop"])] = read_chunk(path, name, marker)
     else:
+        grid = populations.reshape(template.shape + (levels, levels))
         bounds = [np.cumsum((0,) + tuple(c)) for c in manifest["chunks"]]
         for name in _layout_chunks(manifest):
             marker = read_marker(path, name)
             assert marker is not None
             index = [int(i) for i in name.split("-")[1:]]
-            region = tuple(slice(b[i], b[i + 1]) for b, i in zip(bounds, index, strict=True))
-            populations[region] = read_chunk(path, name, marker)
-    P_array = xr.DataArray(
-        populations,
-        dims=template.dims + ("n_cw", "n_ccw"),
-        coords={**template.coords, "n_cw": np.arange(levels), "n_ccw": np.arange(levels)},
-    )
-    attrs = dict(manifest["attrs"])
-    attrs["checkpoint"] = str(path)
-    return _assemble(P_array, P, attrs)
+            grid[tuple(slice(b[i], b[i + 1]) for b, i in zip(bounds, index, strict=True))] = read_chunk(
+                path, name, marker
+            )
+    attrs = {**manifest["attrs"], "checkpoint": str(path)}
+    out = _eager_result(populations, template, flat, inputs, P, attrs)
+    warn_if_truncated(out.truncation_error, manifest["cutoff"], "pyspb.checkpoint.to_dataset")
+    return out
 
 
 def interrupted(path: str | os.PathLike) -> CheckpointInterrupted:

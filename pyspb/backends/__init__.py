@@ -3,6 +3,7 @@
 A backend is a module that provides what :class:`Backend` declares:
 
 * ``NAME``: its name; ``METHOD``: one line on how it solves (recorded in the attrs);
+  ``MAIN_THREAD_ONLY``: whether it may only run in Python's main thread;
 * ``solver_options(tolerance) -> dict``: the backend checks the options it is given (and
   says which it ignores) and returns the keyword arguments of its solvers;
 * ``steady_state_populations(Delta, J, chi, xi, gamma, *, cutoff, **options) -> P`` with
@@ -39,6 +40,9 @@ class Backend(Protocol):
     NAME: str
     #: one line on how it solves, recorded in the results' attrs
     METHOD: str
+    #: True if it may only be called from Python's main thread (then dask blocks are
+    #: computed in the calling thread, never in worker threads)
+    MAIN_THREAD_ONLY: bool
 
     def solver_options(self, tolerance: float | None = None) -> dict[str, Any]:
         """Keyword arguments of :meth:`steady_state_populations` for the options asked.
@@ -70,9 +74,9 @@ class Backend(Protocol):
 def get_backend(name: str) -> Backend:
     """The backend module for ``name`` ("native", "julia" or "auto").
 
-    "auto" picks Julia only when a Julia executable is already present and juliapkg has
-    already installed pyspb's Julia packages (so it never starts a download), else the
-    native engine.
+    "auto" picks Julia only when juliacall could start it with pyspb's Julia packages without
+    downloading or resolving anything, else the native engine; the exact rule, and why it says
+    no, is :func:`pyspb.backends.julia.julia_ready`.
     """
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(map(repr, BACKENDS))}")

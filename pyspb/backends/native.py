@@ -63,6 +63,8 @@ METHOD = (
     "level sweeps (block Gauss-Seidel over photon-number levels); graded GMRES, then sparse LU,"
     " for the points they do not converge"
 )
+#: NumPy/SciPy release the GIL and are safe in any thread (dask workers included)
+MAIN_THREAD_ONLY = False
 
 #: relative residual at which the graded GMRES stops
 DEFAULT_TOLERANCE = 1e-12
