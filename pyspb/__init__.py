@@ -8,12 +8,28 @@ exact steady state of the truncated two-mode model, get labelled xarray results,
 from . import analytic, paper
 from ._version import __version__
 from .correlations import g2_tau
+from .design import optimize_tip, tolerance
 from .device import Device
+from .fitting import fit
 from .grid import rate_grid
 from .io import load, save
 from .solve import solve
 
-__all__ = ["__version__", "Device", "analytic", "g2_tau", "load", "paper", "plot", "rate_grid", "save", "solve"]
+__all__ = [
+    "__version__",
+    "Device",
+    "analytic",
+    "fit",
+    "g2_tau",
+    "load",
+    "optimize_tip",
+    "paper",
+    "plot",
+    "rate_grid",
+    "save",
+    "solve",
+    "tolerance",
+]
 
 
 def __getattr__(name: str):

@@ -99,6 +99,10 @@ class Device:
             Device fields (see the class).  A 1-d array becomes a dimension of that name
             with those coordinates (several arrays span a grid); a scalar overrides the
             field.  Example: ``Device().rates(r=np.linspace(0.1, 0.6, 51), phi=0.27)``.
+            An :class:`xarray.DataArray` keeps its own dims, so that several fields can
+            vary together along one dim (pointwise, not a grid): ``Device().rates(
+            r=xr.DataArray(r_samples, dims="sample"), phi=xr.DataArray(phi_samples,
+            dims="sample"))``; the field becomes a coordinate over those dims.
 
         Returns
         -------
@@ -119,6 +123,12 @@ class Device:
         for name, value in coords.items():
             if name == "tip":
                 scalars["tip"] = bool(value)
+                continue
+            if isinstance(value, xr.DataArray):
+                # pointwise: several fields over one shared dim (e.g. Monte Carlo samples)
+                swept[name] = value.astype(float).drop_attrs() if hasattr(value, "drop_attrs") else value.astype(float)
+                if name == "J0":
+                    scalars["J0_over_gamma1"] = None
                 continue
             array = np.asarray(value, dtype=float) if value is not None else None
             if array is not None and array.ndim > 1:
@@ -178,7 +188,7 @@ class Device:
             "k_opt": k_opt,
         }
         ds = xr.Dataset({name: _as_dataarray(value) for name, value in variables.items()})
-        ds = ds.assign_coords({name: array[name] for name, array in swept.items()})
+        ds = ds.assign_coords({name: array[name] if name in array.coords else array for name, array in swept.items()})
         for name in sorted(fields - set(swept)):
             value = scalars[name]
             if value is not None:
