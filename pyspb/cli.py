@@ -291,11 +291,14 @@ def _parser() -> argparse.ArgumentParser:
             "  reproduce  compute the paper's figures: one NetCDF file and one PNG per panel\n"
             "             (pyspb reproduce fig1 fig4 --out DIR [--quick])\n"
             "  sweep      solve your own grid from a TOML file into one NetCDF file\n"
-            "             (pyspb sweep CONFIG.toml --out FILE.nc; see pyspb sweep --help)"
+            "             (pyspb sweep CONFIG.toml --out FILE.nc; see pyspb sweep --help)\n"
+            "  fit        fit Device parameters to measured data\n"
+            "             (pyspb fit DATA.nc --param Q=1e9:1e11 --out fit.nc)\n"
+            "  tolerance  Monte Carlo of fabrication errors (pyspb tolerance --spread r=0.005 --out mc.nc)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{table,reproduce,sweep}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{table,reproduce,sweep,fit,tolerance}")
     backends = ["native", "julia", "auto"]
 
     table = sub.add_parser("table", help="print N, g2, g3, g4 and R for the paper's three cavities")
@@ -339,6 +342,36 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--cutoff", type=int, default=None, help="largest photon number per mode (overrides [solve])")
     sweep.add_argument("--backend", default=None, choices=backends, help="overrides [solve] (default native)")
     sweep.add_argument("--checkpoint", type=Path, default=None, help="record finished chunks here; rerun to resume")
+
+    # fit and tolerance (issue 14): parsing only; the work is in pyspb.fitting and pyspb.design
+    fit = sub.add_parser(
+        "fit",
+        help="fit Device parameters to measured data (NetCDF) and write the fit",
+        description="Least-squares fit of Device fields to DATA.nc (pyspb outputs over Device-field coords, "
+        "optional <name>_sigma); see pyspb.fit.",
+    )
+    fit.add_argument("data", metavar="DATA.nc")
+    fit.add_argument("--param", action="append", required=True, metavar="NAME=LOW:HIGH", help="a fitted field")
+    fit.add_argument("--start", action="append", default=[], metavar="NAME=VALUE", help="start of a fitted field")
+    fit.add_argument("--device", action="append", default=[], metavar="NAME=VALUE", help="a fixed Device field")
+    fit.add_argument("--variables", nargs="+", default=None, help="data variables to fit (default: all)")
+    fit.add_argument("--out", required=True, type=Path, help="NetCDF file to write")
+    fit.add_argument("--cutoff", type=int, default=5)
+    fit.add_argument("--backend", default="native", choices=backends)
+    tolerance = sub.add_parser(
+        "tolerance",
+        help="Monte Carlo of fabrication errors: observables and R of sampled devices",
+        description="Sample Device fields around the device (--spread NAME=WIDTH, default r=0.005 phi=0.003 um) "
+        "and write observables and R per sample; see pyspb.tolerance.",
+    )
+    tolerance.add_argument("--spread", action="append", default=[], metavar="NAME=WIDTH")
+    tolerance.add_argument("--device", action="append", default=[], metavar="NAME=VALUE", help="a nominal field")
+    tolerance.add_argument("--samples", type=int, default=256)
+    tolerance.add_argument("--seed", type=int, default=None)
+    tolerance.add_argument("--distribution", default="normal", choices=["normal", "uniform"])
+    tolerance.add_argument("--out", required=True, type=Path, help="NetCDF file to write")
+    tolerance.add_argument("--cutoff", type=int, default=5)
+    tolerance.add_argument("--backend", default="native", choices=backends)
     return parser
 
 
@@ -367,12 +400,56 @@ def main(argv: list[str] | None = None) -> int:
             print(nc)
             print(png)
         return 0
+    if args.command in ("fit", "tolerance"):
+        return _design_command(args)
     try:
         path = run_sweep(args.config, args.out, cutoff=args.cutoff, backend=args.backend, checkpoint=args.checkpoint)
     except SweepConfigError as error:
         print(f"pyspb sweep: error: {error}", file=sys.stderr)
         return 2
     print(path)
+    return 0
+
+
+def _design_command(args: argparse.Namespace) -> int:
+    """Dispatch ``pyspb fit`` and ``pyspb tolerance``; bad input -> message and status 2."""
+    from .design import tolerance_file
+    from .fitting import fit_file
+
+    try:
+        if args.command == "fit":
+            result = fit_file(
+                args.data,
+                args.out,
+                args.param,
+                device=args.device,
+                start=args.start,
+                variables=args.variables,
+                cutoff=args.cutoff,
+                backend=args.backend,
+            )
+            for name in result["param"].values:
+                print(f"{name} = {float(result[name]):.6g} +- {float(result[f'{name}_stderr']):.2g}")
+            print(f"chi2_reduced = {float(result['chi2_reduced']):.4g}")
+        else:
+            result = tolerance_file(
+                args.out,
+                args.spread,
+                device=args.device,
+                samples=args.samples,
+                cutoff=args.cutoff,
+                seed=args.seed,
+                distribution=args.distribution,
+                backend=args.backend,
+            )
+            quantiles = ", ".join(
+                f"{q:g}: {r:.4%}" for q, r in zip(result.attrs["quantiles"], result.attrs["R_quantiles"], strict=True)
+            )
+            print(f"R quantiles {quantiles}")
+    except (ValueError, TypeError, OSError) as error:
+        print(f"pyspb {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    print(args.out)
     return 0
 
 

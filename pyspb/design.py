@@ -80,10 +80,12 @@ class _Evaluator:
         values["J_abs"] = np.broadcast_to(rates["J_abs"].values, g2_ideal.shape)
         self.calls += 1
         self.points += g2_ideal.size
-        target = "g2_cw" if self.objective == "R" else self.objective
-        score = np.array(values[target], dtype=float)
-        if OBJECTIVES[self.objective] == "max":
-            score = -score
+        if self.objective == "R":  # R = max(0, (1 - g2) / (1 - g2_ideal)): the largest R is the smallest g2
+            score = np.array(values["g2_cw"], dtype=float)
+        else:
+            score = np.array(values[self.objective], dtype=float)
+            if OBJECTIVES[self.objective] == "max":
+                score = -score
         feasible = np.isfinite(score)
         for name, (low, high) in self.constraints.items():
             value = values[name]
