@@ -183,6 +183,8 @@ def fit(
         "param2": ("param2", names, {"long_name": "fitted parameter", "units": "1"}),
     }
     out["covariance"] = xr.DataArray(cov, dims=("param", "param2"), coords=param_coords)
+    all_units = {_field_labels(p)[1] for p in names}
+    out["covariance"].attrs["units"] = "1" if all_units == {"1"} else "mixed: units of param times units of param2"
     out["covariance"].attrs["comment"] = (
         "units: those of param times those of param2 (" + ", ".join(f"{p}: {_field_labels(p)[1]}" for p in names) + ")"
     )
