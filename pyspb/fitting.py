@@ -311,7 +311,9 @@ class _Problem:
         self._cache: dict[bytes, np.ndarray] = {}
 
         measured = [data[name] for name in self.names]
-        self.template = xr.broadcast(*measured)[0]
+        self.template = xr.broadcast(*measured)[0].copy()
+        self.template.attrs = {}
+        self.template.name = None
         dims = self.template.dims
         for name in self.names:
             for dim in data[name].dims:
@@ -319,7 +321,14 @@ class _Problem:
         self.data = data
         self.values = {name: _flat(data[name], self.template) for name in self.names}
         self.sigma: dict[str, np.ndarray] = {}
-        self.weighted = any(f"{name}_sigma" in data for name in self.names)
+        with_sigma = [f"{name}_sigma" in data for name in self.names]
+        self.weighted = all(with_sigma)
+        if any(with_sigma) and not self.weighted:
+            missing = [name for name, has in zip(self.names, with_sigma, strict=True) if not has]
+            raise ValueError(
+                f"{', '.join(missing)} have no <name>_sigma while other variables do: give uncertainties for "
+                f"every fitted variable or for none (unweighted)"
+            )
         for name in self.names:
             sigma_name = f"{name}_sigma"
             if sigma_name in data:

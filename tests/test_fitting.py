@@ -111,6 +111,7 @@ def test_a_parameter_the_data_cannot_determine_gets_infinite_stderr():
         (lambda d: (d[[]], PARAMS), "no variable to fit"),
         (lambda d: (d.rename(Pin="power"), PARAMS), "dim 'power'"),
         (lambda d: (d, {"Delta": (-1, 1)}), "coordinate of the data"),
+        (lambda d: (d.assign(g2_cw=d.N_cw, N_cw_sigma=d.N_cw), PARAMS), "uncertainties for every fitted variable"),
         (lambda d: (d.isel(Delta=[0], Pin=[0])[["N_cw"]], PARAMS), "cannot determine 2 parameter"),
     ],
 )
