@@ -120,8 +120,9 @@ def optimize_tip(
     The search is instead: (1) a coarse ``grid`` over the bounds, solved in one batched call;
     (2) the best ``candidates`` local minima of that grid are refined together by a pattern
     search: every stage solves a 5 x 5 stencil of +-step around each candidate in one call,
-    moves each candidate to its stencil's best point, and halves its step when the centre was
-    best, until the step is below ``xtol`` (as a fraction of the bounds).  Each stage costs one
+    moves each candidate to its stencil's best point, and halves its step unless that point
+    is on the stencil's edge (the minimum may lie further out), until the step is below
+    ``xtol`` (as a fraction of the bounds).  Each stage costs one
     solver call of ``25 x candidates`` points, so the search costs a few percent of a dense grid
     at far finer resolution.
 
@@ -246,12 +247,20 @@ def optimize_tip(
         s = s.reshape(idx.size, ou.size)
         s[:, centre] = np.minimum(s[:, centre], best[idx])  # the centre is known; ties keep it
         pick = s.argmin(axis=1)
-        moved = s[np.arange(idx.size), pick] < best[idx]
-        best[idx] = np.where(moved, s[np.arange(idx.size), pick], best[idx])
-        u[idx] = np.where(moved, su[np.arange(idx.size), pick], u[idx])
-        v[idx] = np.where(moved, sv[np.arange(idx.size), pick], v[idx])
-        du[idx] = np.where(moved, du[idx], du[idx] / 2)
-        dv[idx] = np.where(moved, dv[idx], dv[idx] / 2)
+        rows = np.arange(idx.size)
+        moved = s[rows, pick] < best[idx]
+        new_u, new_v = su[rows, pick], sv[rows, pick]
+        # the best point on the stencil's edge (not clipped by a bound): the minimum may lie
+        # further out, keep the step; else halve it (the next stencil spans this one's neighbours)
+        edge = moved & (
+            ((np.abs(ou[pick]) == 1) & (new_u > 0) & (new_u < 1))
+            | ((np.abs(ov[pick]) == 1) & (periodic | ((new_v > 0) & (new_v < 1))))
+        )
+        best[idx] = np.where(moved, s[rows, pick], best[idx])
+        u[idx] = np.where(moved, new_u, u[idx])
+        v[idx] = np.where(moved, new_v, v[idx])
+        du[idx] = np.where(edge, du[idx], du[idx] / 2)
+        dv[idx] = np.where(edge, dv[idx], dv[idx] / 2)
         active = np.isfinite(best) & (np.maximum(du, dv) > xtol)
     # the best candidate of every over-point, evaluated once more for all its observables
     chosen = np.array([np.flatnonzero(owner == i)[np.argmin(best[owner == i])] for i in range(n_over)])
