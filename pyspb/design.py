@@ -17,7 +17,14 @@ import xarray as xr
 from .analytic import efficiency, weak_drive
 from .attributes import annotate
 from .device import Device
-from .fitting import DEVICE_FIELDS, FITTABLE_FIELDS, TRUNCATION_LIMIT, device_from_assignments, parse_assignment
+from .fitting import (
+    DEVICE_FIELDS,
+    FITTABLE_FIELDS,
+    TRUNCATION_LIMIT,
+    device_from_assignments,
+    flatten_like,
+    parse_assignment,
+)
 from .grid import MODEL_INPUTS
 from .solve import OBSERVABLES, solve
 
@@ -194,7 +201,7 @@ def optimize_tip(
     }
     n_over = int(np.prod(shape))
     template = xr.DataArray(np.zeros(shape), dims=dims, coords=over)
-    period = _on_grid(np.pi / base["k_opt"], template)
+    period = flatten_like(np.pi / base["k_opt"], template)
     r_low, r_high = _bounds(bounds, "r", R_RANGE)
     periodic = not (bounds and "phi" in bounds)
     if periodic:
@@ -207,7 +214,9 @@ def optimize_tip(
 
     evaluate = _Evaluator(device, objective, cutoff, backend, checked)
     g2_ideal = (
-        np.zeros(n_over) if objective == "g2_cw_weak" else _on_grid(_ideal_g2(device, over, cutoff, backend), template)
+        np.zeros(n_over)
+        if objective == "g2_cw_weak"
+        else flatten_like(_ideal_g2(device, over, cutoff, backend), template)
     )
 
     def at(which: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -315,11 +324,6 @@ def optimize_tip(
         }
     )
     return annotate(out)
-
-
-def _on_grid(array: xr.DataArray, template: xr.DataArray) -> np.ndarray:
-    """Values of ``array`` broadcast to the template's dims, flattened in its C order."""
-    return np.asarray(array.broadcast_like(template).transpose(*template.dims).values, dtype=float).ravel()
 
 
 def _bounds(bounds: Mapping[str, tuple[float, float]] | None, name: str, default: tuple[float, float]):

@@ -27,7 +27,15 @@ from .device import Device
 from .grid import MODEL_INPUTS
 from .solve import OBSERVABLES, solve
 
-__all__ = ["fit", "FITTABLE_FIELDS", "SINGULAR_RTOL", "parse_assignment", "device_from_assignments", "fit_file"]
+__all__ = [
+    "fit",
+    "flatten_like",
+    "FITTABLE_FIELDS",
+    "SINGULAR_RTOL",
+    "parse_assignment",
+    "device_from_assignments",
+    "fit_file",
+]
 
 #: Device fields that take a number (every field but ``tip``)
 FITTABLE_FIELDS = tuple(f.name for f in dataclasses.fields(Device) if f.name != "tip")
@@ -319,7 +327,7 @@ class _Problem:
             for dim in data[name].dims:
                 self._check_dim(data, name, dim)
         self.data = data
-        self.values = {name: _flat(data[name], self.template) for name in self.names}
+        self.values = {name: flatten_like(data[name], self.template) for name in self.names}
         self.sigma: dict[str, np.ndarray] = {}
         with_sigma = [f"{name}_sigma" in data for name in self.names]
         self.weighted = all(with_sigma)
@@ -332,7 +340,7 @@ class _Problem:
         for name in self.names:
             sigma_name = f"{name}_sigma"
             if sigma_name in data:
-                sigma = _flat(data[sigma_name], self.template)
+                sigma = flatten_like(data[sigma_name], self.template)
                 finite = np.isfinite(self.values[name])
                 if not np.all(np.isfinite(sigma[finite]) & (sigma[finite] > 0)):
                     raise ValueError(f"{sigma_name} must be finite and > 0 wherever {name} is given")
@@ -359,7 +367,7 @@ class _Problem:
             if coord.ndim == 0:
                 self.fixed[name] = coord.item()
             else:
-                self.fields[name] = _flat(coord, self.template)
+                self.fields[name] = flatten_like(coord, self.template)
 
     @staticmethod
     def _variables(data: xr.Dataset, variables: Sequence[str] | None) -> list[str]:
@@ -500,7 +508,7 @@ class _Problem:
         return out
 
 
-def _flat(array: xr.DataArray, template: xr.DataArray) -> np.ndarray:
+def flatten_like(array: xr.DataArray, template: xr.DataArray) -> np.ndarray:
     """Values of ``array`` broadcast to the template's dims, flattened in its C order."""
     broadcast = array.broadcast_like(template).transpose(*template.dims)
     return np.asarray(broadcast.values, dtype=float).ravel()

@@ -132,3 +132,16 @@ def test_command_line_fits_a_file(tmp_path, capsys):
     assert "Q" in capsys.readouterr().out
     assert main(["fit", str(path), "--param", "Q=1e9", "--out", str(tmp_path / "x.nc")]) == 2
     assert "LOW:HIGH" in capsys.readouterr().err
+
+
+def test_scattered_points_along_a_dim_with_device_field_coords():
+    # no grid: each measurement has its own detuning and power (coords along dim "point")
+    rng = np.random.default_rng(1)
+    Delta = xr.DataArray(rng.uniform(-0.6, 0.6, 12), dims="point")
+    Pin = xr.DataArray(rng.choice(PIN, 12), dims="point")
+    clean = pyspb.solve(TRUTH.rates(Delta=Delta, Pin=Pin), 5)
+    data = xr.Dataset({"g2_cw": clean.g2_cw, "N_cw": clean.N_cw}).assign_coords(Delta=Delta, Pin=Pin)
+    fit = pyspb.fit(data, START.replace(Q=1.2e10, J0_over_gamma1=2.1), PARAMS)
+    for name in PARAMS:
+        assert float(fit[name]) == pytest.approx(getattr(TRUTH, name), rel=1e-6)
+    assert fit.g2_cw_fit.dims == ("point",)
