@@ -13,11 +13,13 @@ from .device import Device
 from .fitting import fit
 from .grid import rate_grid
 from .io import load, save
+from .observables import TruncationWarning
 from .solve import solve
 
 __all__ = [
     "__version__",
     "Device",
+    "TruncationWarning",
     "analytic",
     "fit",
     "g2_tau",

@@ -20,13 +20,13 @@ from .device import Device
 from .fitting import (
     DEVICE_FIELDS,
     FITTABLE_FIELDS,
-    TRUNCATION_LIMIT,
     device_from_assignments,
     flatten_like,
     parse_assignment,
 )
 from .grid import MODEL_INPUTS
-from .solve import OBSERVABLES, solve
+from .observables import TruncationWarning
+from .solve import OBSERVABLES, solve, warn_if_truncated
 
 __all__ = ["optimize_tip", "tolerance", "summarize", "OBJECTIVES", "TIP_FIELDS", "tolerance_file"]
 
@@ -67,7 +67,6 @@ class _Evaluator:
         self.constraints = constraints
         self.calls = 0
         self.points = 0
-        self.max_truncation = 0.0
         self.attrs: dict[str, Any] = {}
 
     def __call__(self, fields: dict[str, np.ndarray], g2_ideal: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -78,9 +77,10 @@ class _Evaluator:
             weak = weak_drive(rates[list(MODEL_INPUTS)])
             values = {str(name): np.broadcast_to(weak[name].values, g2_ideal.shape) for name in weak.data_vars}
         else:
-            out = solve(rates[list(MODEL_INPUTS)], self.cutoff, self.backend, progress=False)
+            with warnings.catch_warnings():  # warned once, at the optimum (see optimize_tip)
+                warnings.simplefilter("ignore", TruncationWarning)
+                out = solve(rates[list(MODEL_INPUTS)], self.cutoff, self.backend, progress=False)
             self.attrs = dict(out.attrs)
-            self.max_truncation = max(self.max_truncation, float(out["truncation_error"].max()))
             values = {str(name): np.broadcast_to(out[name].values, g2_ideal.shape) for name in out.data_vars}
             values["R"] = efficiency(values["g2_cw"], g2_ideal)
             values["g2_cw_ideal"] = g2_ideal
@@ -300,12 +300,8 @@ def optimize_tip(
         )
         for variable in out.data_vars.values():
             variable.attrs["comment"] = "NaN where no tip position satisfies the constraints"
-    if evaluate.max_truncation > TRUNCATION_LIMIT:
-        warnings.warn(
-            f"optimize_tip: truncation error up to {evaluate.max_truncation:.1e} at cutoff {cutoff}; raise cutoff",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    if "truncation_error" in out:
+        warn_if_truncated(out["truncation_error"].fillna(0.0), cutoff, "pyspb.optimize_tip")
     out.attrs.update({k: v for k, v in evaluate.attrs.items() if k != "created"})
     out.attrs.update(
         {
@@ -455,9 +451,11 @@ def tolerance(
         rates = device.rates(**fields)
     except ValueError as error:
         raise ValueError(f"a sampled device is not valid ({error}): choose a smaller spread or 'uniform'") from None
-    out = solve(rates[list(MODEL_INPUTS)], cutoff, backend, progress=False)
     cavity = {name: array for name, array in fields.items() if name not in TIP_FIELDS}
-    ideal = solve(device.rates(**cavity, J0=0.0, tip=False)[list(MODEL_INPUTS)], cutoff, backend, progress=False)
+    with warnings.catch_warnings():  # warned once, below, naming pyspb.tolerance
+        warnings.simplefilter("ignore", TruncationWarning)
+        out = solve(rates[list(MODEL_INPUTS)], cutoff, backend, progress=False)
+        ideal = solve(device.rates(**cavity, J0=0.0, tip=False)[list(MODEL_INPUTS)], cutoff, backend, progress=False)
     mc = out.drop_vars([c for c in out.coords if c not in spread])
     mc.attrs = {}
     mc["g2_cw_ideal"] = ideal["g2_cw"].drop_vars([c for c in ideal.coords], errors="ignore")
@@ -470,13 +468,7 @@ def tolerance(
     for name in spread:
         mc.attrs[f"{name}_nominal"] = nominal[name]
         mc.attrs[f"{name}_spread"] = float(spread[name])
-    truncation = float(mc["truncation_error"].max())
-    if truncation > TRUNCATION_LIMIT:
-        warnings.warn(
-            f"tolerance: truncation error up to {truncation:.1e} at cutoff {cutoff}; raise cutoff",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    warn_if_truncated(mc["truncation_error"], cutoff, "pyspb.tolerance")
     summary = summarize(mc, quantiles)
     mc.attrs["quantiles"] = [float(q) for q in quantiles]
     for name in ("R", "g2_cw", "N_cw"):

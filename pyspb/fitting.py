@@ -25,7 +25,8 @@ import xarray as xr
 from .attributes import VARIABLES, annotate
 from .device import Device
 from .grid import MODEL_INPUTS
-from .solve import OBSERVABLES, solve
+from .observables import TruncationWarning
+from .solve import OBSERVABLES, solve, warn_if_truncated
 
 __all__ = [
     "fit",
@@ -46,8 +47,6 @@ DEVICE_FIELDS = tuple(f.name for f in dataclasses.fields(Device))
 SINGULAR_RTOL = 1e-5
 #: step of the central finite differences, in the scaled parameters (log10 or bounds-normalised)
 FD_STEP = 1e-4
-#: a truncation error (population of the top Fock level) above this gets a warning
-TRUNCATION_LIMIT = 1e-6
 #: the dim along which points are solved
 _POINT = "point"
 
@@ -128,7 +127,8 @@ def fit(
     RuntimeWarning
         For a parameter the data cannot determine (singular covariance: its stderr is inf),
         a parameter at its bound, an optimiser that stopped without converging, or a
-        truncation error above :data:`TRUNCATION_LIMIT`.
+        truncation error above :data:`pyspb.observables.TRUNCATION_WARNING` at the best fit
+        (a :class:`pyspb.TruncationWarning`, once, not per evaluation).
     """
     from scipy.optimize import least_squares
 
@@ -313,7 +313,7 @@ class _Problem:
         self.solve_options: dict[str, Any] = {}
         self.solve_calls = 0
         self.points_solved = 0
-        self.max_truncation = 0.0
+        self.truncation: xr.DataArray | None = None
         self.model_nan = 0
         self.last_attrs: dict[str, Any] = {}
         self._cache: dict[bytes, np.ndarray] = {}
@@ -449,10 +449,12 @@ class _Problem:
         for j, name in enumerate(self.params):
             coords[name] = xr.DataArray(np.repeat(physical[:, j], npts), dims=_POINT)
         rates = self.device.rates(**coords)
-        out = solve(rates[list(MODEL_INPUTS)], progress=False, **self.solve_options)
+        with warnings.catch_warnings():  # warned once, for the best fit (see fit)
+            warnings.simplefilter("ignore", TruncationWarning)
+            out = solve(rates[list(MODEL_INPUTS)], progress=False, **self.solve_options)
         self.solve_calls += 1
         self.points_solved += k * npts
-        self.max_truncation = max(self.max_truncation, float(out["truncation_error"].max()))
+        self.truncation = out["truncation_error"]
         self.last_attrs = dict(out.attrs)
         return {name: out[name].values.reshape(k, npts) for name in self.names}
 
@@ -564,14 +566,10 @@ def _warn_about(result: Any, problem: _Problem, names: list[str], best: np.ndarr
             RuntimeWarning,
             stacklevel=3,
         )
-    if problem.max_truncation > TRUNCATION_LIMIT:
-        warnings.warn(
-            f"fit: truncation error up to {problem.max_truncation:.1e} at cutoff "
-            f"{problem.solve_options['cutoff']}; raise cutoff",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    out.attrs["truncation_error_max"] = problem.max_truncation
+    # the last solve was the best-fit model over all the data's points (fit_report)
+    if problem.truncation is not None:
+        warn_if_truncated(problem.truncation, problem.solve_options["cutoff"], "pyspb.fit", stacklevel=3)
+        out.attrs["truncation_error_max"] = float(problem.truncation.max())
 
 
 # --------------------------------------------------------------------------- command line

@@ -74,7 +74,7 @@ def test_data_of_a_larger_cutoff_are_fitted():
     assert fit.attrs["cutoff"] == 5 and fit.attrs["truncation_error_max"] < 1e-6
     with pytest.warns(RuntimeWarning) as record:  # also: stopped without converging (max_evaluations=1)
         pyspb.fit(data[["N_cw", "N_cw_sigma"]], START, PARAMS, cutoff=2, max_evaluations=1)
-    assert any("truncation error" in str(w.message) and "raise cutoff" in str(w.message) for w in record)
+    assert any(isinstance(w.message, pyspb.TruncationWarning) and "pyspb.fit" in str(w.message) for w in record)
 
 
 def test_unweighted_fit_scales_the_covariance_by_the_scatter():
