@@ -21,6 +21,7 @@ __all__ = [
     "Device",
     "TruncationWarning",
     "analytic",
+    "figures",
     "fit",
     "g2_tau",
     "load",
@@ -35,9 +36,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # pyspb.plot imports matplotlib: loaded on first use, not by ``import pyspb``
-    if name == "plot":
+    # pyspb.plot and pyspb.figures import matplotlib: loaded on first use, not by ``import pyspb``
+    if name in ("plot", "figures"):
         import importlib
 
-        return importlib.import_module(".plot", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pyspb' has no attribute {name!r}")

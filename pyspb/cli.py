@@ -3,7 +3,7 @@
 * ``pyspb table`` prints the paper's headline numbers, computed afresh
   (:func:`pyspb.paper.paper_table`).
 * ``pyspb reproduce fig1|fig2|fig3|fig4|all --out DIR`` writes one NetCDF file and one PNG
-  per panel of the paper's figures (:func:`pyspb.paper.reproduce`).
+  per panel of the paper's figures (:func:`pyspb.figures.reproduce`).
 * ``pyspb sweep CONFIG.toml --out FILE.nc`` solves a user's grid described in a TOML file
   (:func:`pyspb.sweep.run_sweep`).
 * ``pyspb fit DATA.nc --param Q=1e9:1e11 --out fit.nc`` and ``pyspb tolerance --spread r=0.005
@@ -195,7 +195,8 @@ def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     import matplotlib
 
     matplotlib.use("Agg")
-    from .paper import panels, reproduce
+    from .figures import reproduce
+    from .paper import panels
 
     try:
         selected = panels(args.figures)
