@@ -283,10 +283,12 @@ def _check_params(
 
 
 def _default_start(device: Device, name: str) -> float:
-    """Start of a field the device leaves as None (J0 from J0_over_gamma1, gamma_ex = gamma0)."""
+    """Start of a field the device leaves as None (J0 <-> J0_over_gamma1, gamma_ex = gamma0)."""
     rates = device.rates(tip=False)
     if name == "J0":
         return float(rates["J0"])
+    if name == "J0_over_gamma1":
+        return float(rates["J0"] / rates["gamma1"])
     if name == "gamma_ex":
         return float(rates["gamma_ex"])
     raise ValueError(f"the device gives no value of {name}: give start={{{name!r}: value}}")
