@@ -21,6 +21,7 @@ from .fitting import (
     DEVICE_FIELDS,
     FITTABLE_FIELDS,
     device_from_assignments,
+    field_value,
     flatten_like,
     parse_assignment,
 )
@@ -438,7 +439,7 @@ def tolerance(
         raise ValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}")
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
-    nominal = {name: _nominal(device, name) for name in spread}
+    nominal = {name: field_value(device, name) for name in spread}
     rng = np.random.default_rng(seed)
     drawn: dict[str, np.ndarray] = {}
     for name in sorted(spread):
@@ -474,14 +475,6 @@ def tolerance(
     for name in ("R", "g2_cw", "N_cw"):
         mc.attrs[f"{name}_quantiles"] = [float(x) for x in summary[name].values]
     return annotate(mc)
-
-
-def _nominal(device: Device, name: str) -> float:
-    value = getattr(device, name)
-    if value is None:
-        rates = device.rates(tip=False)
-        return float(rates[name])
-    return float(value)
 
 
 def summarize(mc: xr.Dataset, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> xr.Dataset:

@@ -31,6 +31,7 @@ from .solve import OBSERVABLES, solve, warn_if_truncated
 __all__ = [
     "fit",
     "flatten_like",
+    "field_value",
     "FITTABLE_FIELDS",
     "SINGULAR_RTOL",
     "parse_assignment",
@@ -268,10 +269,7 @@ def _check_params(
             raise ValueError(f"bounds of {name} must be two numbers (low, high), got {bounds!r}") from None
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
             raise ValueError(f"bounds of {name} must be finite with low < high, got ({low}, {high})")
-        value = start.get(name, getattr(device, name))
-        if value is None:
-            value = _default_start(device, name)
-        value = float(value)
+        value = float(start[name]) if name in start else field_value(device, name)
         if not low <= value <= high:
             where = "start" if name in start else f"device's {name}"
             raise ValueError(
@@ -282,16 +280,19 @@ def _check_params(
     return checked
 
 
-def _default_start(device: Device, name: str) -> float:
-    """Start of a field the device leaves as None (J0 <-> J0_over_gamma1, gamma_ex = gamma0)."""
+def field_value(device: Device, name: str) -> float:
+    """The value of a numeric Device field, also where the device leaves it as None.
+
+    ``J0`` and ``J0_over_gamma1`` follow from each other (``J0 = J0_over_gamma1 * gamma1``);
+    ``gamma_ex`` None is critical coupling, ``gamma_ex = gamma0``.
+    """
+    value = getattr(device, name)
+    if value is not None:
+        return float(value)
     rates = device.rates(tip=False)
-    if name == "J0":
-        return float(rates["J0"])
     if name == "J0_over_gamma1":
         return float(rates["J0"] / rates["gamma1"])
-    if name == "gamma_ex":
-        return float(rates["gamma_ex"])
-    raise ValueError(f"the device gives no value of {name}: give start={{{name!r}: value}}")
+    return float(rates[name])  # J0, gamma_ex
 
 
 # --------------------------------------------------------------------------- the problem

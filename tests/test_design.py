@@ -147,3 +147,13 @@ def test_command_line_tolerance(tmp_path, capsys):
     assert mc.sizes["sample"] == 8 and mc.attrs["seed"] == 0
     assert main(["tolerance", "--spread", "radius=1", "--out", str(out)]) == 2
     assert "not a pyspb.Device field" in capsys.readouterr().err
+
+
+def test_a_field_the_device_leaves_as_none_is_sampled_around_its_value():
+    # Device(J0=0.45) has J0_over_gamma1 None: the nominal value is J0 / gamma1
+    device = pyspb.Device(J0=0.45)
+    mc = pyspb.tolerance(device, spread={"J0_over_gamma1": 0.0}, samples=2, seed=0)
+    rates = device.rates()
+    assert mc.attrs["J0_over_gamma1_nominal"] == pytest.approx(0.45 / float(rates.gamma1), rel=1e-12)
+    nominal = pyspb.solve(rates, 5)
+    np.testing.assert_allclose(mc.g2_cw, float(nominal.g2_cw), rtol=1e-10)
