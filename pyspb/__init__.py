@@ -8,7 +8,9 @@ exact steady state of the truncated two-mode model, get labelled xarray results,
 from . import analytic, checkpoint, paper
 from ._version import __version__
 from .correlations import g2_tau
+from .design import optimize_tip, tolerance
 from .device import Device
+from .fitting import fit
 from .grid import rate_grid
 from .io import load, save
 from .observables import TruncationWarning
@@ -21,13 +23,16 @@ __all__ = [
     "analytic",
     "checkpoint",
     "figures",
+    "fit",
     "g2_tau",
     "load",
+    "optimize_tip",
     "paper",
     "plot",
     "rate_grid",
     "save",
     "solve",
+    "tolerance",
 ]
 
 
