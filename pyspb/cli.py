@@ -133,7 +133,9 @@ def _add_sweep(sub) -> None:
         "--cutoff", type=_cutoff, default=None, help="largest photon number per mode (overrides [solve])"
     )
     sweep.add_argument("--backend", default=None, choices=BACKENDS, help="overrides [solve] (default native)")
-    sweep.add_argument("--checkpoint", type=Path, default=None, help="record finished chunks here; rerun to resume")
+    sweep.add_argument(
+        "--checkpoint", type=Path, default=None, help="directory recording finished chunks; rerun to resume"
+    )
 
 
 def _add_fit(sub) -> None:
