@@ -5,7 +5,7 @@ exact steady state of the truncated two-mode model, get labelled xarray results,
 :func:`save` them as NetCDF.  See ``docs/model.md`` for the model and the parameter mapping.
 """
 
-from . import analytic, paper
+from . import analytic, checkpoint, paper
 from ._version import __version__
 from .correlations import g2_tau
 from .design import optimize_tip, tolerance
@@ -21,6 +21,7 @@ __all__ = [
     "Device",
     "TruncationWarning",
     "analytic",
+    "checkpoint",
     "figures",
     "fit",
     "g2_tau",

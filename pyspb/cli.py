@@ -133,7 +133,9 @@ def _add_sweep(sub) -> None:
         "--cutoff", type=_cutoff, default=None, help="largest photon number per mode (overrides [solve])"
     )
     sweep.add_argument("--backend", default=None, choices=BACKENDS, help="overrides [solve] (default native)")
-    sweep.add_argument("--checkpoint", type=Path, default=None, help="record finished chunks here; rerun to resume")
+    sweep.add_argument(
+        "--checkpoint", type=Path, default=None, help="directory recording finished chunks; rerun to resume"
+    )
 
 
 def _add_fit(sub) -> None:
@@ -217,6 +219,12 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except SweepConfigError as error:
         print(f"pyspb sweep: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as error:  # a checkpointed solve says what it saved
+        print(
+            f"pyspb sweep: {str(error) or 'interrupted; nothing saved (use --checkpoint DIR to resume)'}",
+            file=sys.stderr,
+        )
+        return 130
     print(path)
     return 0
 
