@@ -51,6 +51,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..model import ExcitationBasis, coupling_phase, excitation_basis
+from .levels import LevelSweeps
 
 #: sweeps at most before a point is handed to the Krylov solver
 MAX_SWEEPS = 40
@@ -62,6 +63,9 @@ FIRST_CHECK = 2
 REFERENCE_PHOTONS = 4
 #: estimated smallest population the sweeps handle (below it values underflow)
 SMALLEST_POPULATION = 1e-280
+#: batches of at most this many points are swept level by level (:mod:`pyspb.backends.levels`):
+#: fewer NumPy calls per sweep, which is what a handful of points costs
+LEVEL_SWEEP_POINTS = 8
 
 
 class _Blocks:
@@ -253,7 +257,8 @@ def sweep_steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: fl
     :data:`MAX_SWEEPS`, is given up.
     """
     points = Delta.size
-    sweeps = _Sweeps(basis, max(1, min(batch, points)))
+    slots = max(1, min(batch, points))
+    sweeps: _Sweeps | LevelSweeps = (LevelSweeps if slots <= LEVEL_SWEEP_POINTS else _Sweeps)(basis, slots)
     queued = 0
     while True:
         free = np.flatnonzero(sweeps.index < 0)

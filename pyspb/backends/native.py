@@ -309,20 +309,22 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
     for _ in range(max_restarts):
         beta = np.linalg.norm(r, axis=1)
         n = active.size
-        basis = [r / beta[:, None]]
+        # the Krylov vectors of every point, preallocated: Gram-Schmidt works on views of it
+        basis = np.empty((n, restart + 1, r.shape[1]), dtype=complex)
+        basis[:, 0] = r / beta[:, None]
         hessenberg = np.zeros((n, restart + 1, restart), dtype=complex)
         rhs = np.zeros((n, restart + 1), dtype=complex)
         rhs[:, 0] = beta
         for j in range(restart):
-            w = operator(basis[j].reshape((n,) + shape[1:]), active).reshape(n, -1)
-            V = np.stack(basis, axis=1)
+            w = operator(basis[:, j].reshape((n,) + shape[1:]), active).reshape(n, -1)
+            V = basis[:, : j + 1]
             for _ in range(2):  # classical Gram-Schmidt, twice
-                h = np.matmul(np.conj(V), w[:, :, None])[:, :, 0]
-                w = w - np.matmul(np.swapaxes(V, 1, 2), h[:, :, None])[:, :, 0]
+                h = np.conj(np.matmul(np.conj(w)[:, None, :], np.swapaxes(V, 1, 2))[:, 0])
+                w = w - np.matmul(h[:, None, :], V)[:, 0]
                 hessenberg[:, : j + 1, j] += h
             h_next = np.linalg.norm(w, axis=1)
             hessenberg[:, j + 1, j] = h_next
-            basis.append(w / np.where(h_next > 0, h_next, 1.0)[:, None])
+            basis[:, j + 1] = w / np.where(h_next > 0, h_next, 1.0)[:, None]
             H = hessenberg[:, : j + 2, : j + 1]
             Q, R = np.linalg.qr(H, mode="reduced")
             # a happy breakdown leaves a zero pivot: its component of y is zero anyway
@@ -332,7 +334,7 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
             estimate = np.linalg.norm(rhs[:, : j + 2] - np.matmul(H, y[:, :, None])[:, :, 0], axis=1)
             if np.all(estimate <= tolerance * b_norm[active]):
                 break
-        x[active] += np.matmul(np.swapaxes(np.stack(basis[: y.shape[1]], axis=1), 1, 2), y[:, :, None])[:, :, 0]
+        x[active] += np.matmul(y[:, None, :], basis[:, : y.shape[1]])[:, 0]
         r = b[active] - operator(x[active].reshape((n,) + shape[1:]), active).reshape(n, -1)
         residual[active] = np.linalg.norm(r, axis=1) / b_norm[active]
         keep = residual[active] > tolerance
