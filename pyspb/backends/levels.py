@@ -27,6 +27,11 @@ import scipy.sparse as sp
 
 from ..model import ExcitationBasis, coupling_phase, excitation_basis
 
+try:  # SciPy's CSR times dense kernel, without the checks of csr_matrix.__matmul__
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - a SciPy that moved it: the public product is used
+    _csr_matvecs = None
+
 __all__ = ["LevelOperators", "LevelSweeps", "level_operators"]
 
 #: photon number whose block sets the scale of higher photon numbers (as in the block sweeps)
@@ -124,6 +129,9 @@ class LevelOperators:
 def _pruned(matrix) -> sp.csr_matrix | None:
     matrix = sp.csr_matrix(matrix)
     matrix.eliminate_zeros()
+    matrix.sort_indices()
+    matrix.indptr = matrix.indptr.astype(np.int32)
+    matrix.indices = matrix.indices.astype(np.int32)
     return matrix if matrix.nnz else None
 
 
@@ -133,9 +141,18 @@ def level_operators(cutoff: int) -> LevelOperators:
     return LevelOperators(excitation_basis(cutoff))
 
 
-def _product(matrix, x: np.ndarray) -> np.ndarray:
-    """``matrix @ x`` for a real sparse matrix and a complex (n, npts) array."""
-    return (matrix @ np.ascontiguousarray(x).view(float)).view(complex)
+def _product(matrix: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
+    """``matrix @ x`` for a real sparse matrix and a complex (n, npts) array.
+
+    Calls SciPy's CSR kernel directly where it is available: for the small matrices of a few
+    points, the checks of ``csr_matrix.__matmul__`` cost more than the product itself.
+    """
+    real = np.ascontiguousarray(x).view(float)
+    if _csr_matvecs is None:
+        return (matrix @ real).view(complex)
+    out = np.zeros((matrix.shape[0], real.shape[1]))
+    _csr_matvecs(*matrix.shape, real.shape[1], matrix.indptr, matrix.indices, matrix.data, real.ravel(), out.ravel())
+    return out.view(complex)
 
 
 class LevelSweeps:

@@ -46,12 +46,13 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as spla
 from scipy.linalg.lapack import ztrsyl as trsyl
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..model import ExcitationBasis, coupling_phase, excitation_basis, liouvillian, mode_operators
 from . import gauss_seidel
@@ -485,7 +486,7 @@ def steady_state_excitation_basis(
                     left.append(part[where[~converged]])
 
     # small matrices: one BLAS thread per worker, workers side by side (BLAS releases the GIL)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         _run(sweep, sweep_parts, sweepers)
         rest = np.sort(np.concatenate(left))
         batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
@@ -503,6 +504,12 @@ def steady_state_excitation_basis(
     if "out" not in results:  # no points
         deliver(np.zeros(0, dtype=int), np.zeros((0, d, d), dtype=complex))
     return results["out"]
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries loaded (found once: the search costs ~10 ms, a call on one point less)."""
+    return ThreadpoolController()
 
 
 def _run(task: Callable[[np.ndarray], None], parts: list[np.ndarray], workers: int) -> None:
