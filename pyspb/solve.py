@@ -32,8 +32,9 @@ def check_cutoff(cutoff) -> int:
     return int(cutoff)
 
 
-#: cutoffs tried by ``cutoff="auto"``, and the relative change of g2..g4 it accepts
-AUTO_CUTOFFS = tuple(range(4, 31, 2))
+#: cutoffs tried by ``cutoff="auto"`` (the last is its ceiling: cutoff 20 per mode, 194481
+#: density-matrix elements per point; README, "Memory"), and the relative change it accepts
+AUTO_CUTOFFS = tuple(range(4, 21, 2))
 AUTO_TOLERANCE = 1e-6
 
 
@@ -100,6 +101,8 @@ def solve(
         return _solve_auto(inputs, backend, P=P, tolerance=tolerance, chunk_size=chunk_size, progress=progress)
     cutoff = check_cutoff(cutoff)
     engine = get_backend(backend)
+    if engine.NAME == "native":
+        engine.check_memory(cutoff)  # a clear error now, not an allocation failure later
     if not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     options = {}
@@ -127,6 +130,9 @@ def solve(
         populations[store.done] = store.populations[store.done]
         todo = np.flatnonzero(~store.done)
         attrs["checkpoint"] = str(checkpoint)
+    paths: dict[str, int] = {}
+    if engine.NAME == "native":
+        options["paths"] = paths
     bar = progress_bar(npts, progress, f"pyspb.solve ({engine.NAME}, cutoff {cutoff})", DEFAULT_CHUNK)
     try:
         if bar is not None:
@@ -145,6 +151,8 @@ def solve(
     finally:
         if bar is not None:
             bar.close()
+    # how many of the points computed in this call each solver finished (level sweeps, Krylov, LU)
+    attrs.update({f"points_{key}": value for key, value in paths.items()})
     levels = np.arange(cutoff + 1)
     P_array = xr.DataArray(
         populations.reshape(template.shape + (cutoff + 1, cutoff + 1)),
@@ -154,25 +162,55 @@ def solve(
     return _assemble(P_array, P, attrs)
 
 
-def _solve_auto(inputs: xr.Dataset, backend: str, **options) -> xr.Dataset:
-    """``solve`` with the smallest cutoff of AUTO_CUTOFFS at which the observables settle."""
-    previous = None
-    for cutoff in AUTO_CUTOFFS:
-        out = solve(inputs, cutoff, backend, **options)
-        if previous is not None:
-            change = max(
-                float(np.nanmax(np.abs(out[name] / previous[name] - 1).values, initial=0.0)) for name in OBSERVABLES
-            )
-            if change < AUTO_TOLERANCE:
-                out.attrs["cutoff_selection"] = (
-                    f"auto: N, g2, g3, g4 changed by {change:.1e} (< {AUTO_TOLERANCE:g}) "
-                    f"from cutoff {cutoff - 2} to {cutoff}"
+def _solve_auto(inputs: xr.Dataset, backend: str, *, progress: bool | None = None, **options) -> xr.Dataset:
+    """``solve`` with the smallest cutoff of AUTO_CUTOFFS at which the observables settle.
+
+    A progress bar names the cutoff being tried (it appears after 2 s unless ``progress`` is
+    False).  Before each cutoff the native engine's memory estimate is checked, so that a
+    cutoff that cannot fit stops the climb with an error naming it and the memory it needs.
+    """
+    engine = get_backend(backend)
+    previous, change = None, float("nan")
+    bar = progress_bar(
+        len(AUTO_CUTOFFS), progress, "pyspb.solve cutoff='auto'", 0, delay=0 if progress else 2, unit="cutoff"
+    )
+    try:
+        for cutoff in AUTO_CUTOFFS:
+            if bar is not None:
+                bar.set_postfix_str(f"trying cutoff {cutoff}")
+            if engine.NAME == "native":
+                try:
+                    engine.check_memory(cutoff)
+                except MemoryError as error:
+                    raise MemoryError(
+                        f"cutoff='auto' stopped before cutoff {cutoff}: N, g2, g3, g4 had not settled "
+                        f"(relative change {change:.1e} from cutoff {cutoff - 4} to {cutoff - 2}). {error}"
+                    ) from None
+            out = solve(inputs, cutoff, backend, progress=progress, **options)
+            if bar is not None:
+                bar.update(1)
+            if previous is not None:
+                change = max(
+                    float(np.nanmax(np.abs(out[name] / previous[name] - 1).values, initial=0.0)) for name in OBSERVABLES
                 )
-                return out
-        previous = out
+                if change < AUTO_TOLERANCE:
+                    out.attrs["cutoff_selection"] = (
+                        f"auto: N, g2, g3, g4 changed by {change:.1e} (< {AUTO_TOLERANCE:g}) "
+                        f"from cutoff {cutoff - 2} to {cutoff}"
+                    )
+                    return out
+            previous = out
+    finally:
+        if bar is not None:
+            bar.close()
+    assert previous is not None
+    worst = float(previous["truncation_error"].max())
+    photons = float((previous["N_cw"] + previous["N_ccw"]).max())
     raise ValueError(
-        f"cutoff='auto' found no cutoff up to {AUTO_CUTOFFS[-1]} at which g2..g4 settle to "
-        f"{AUTO_TOLERANCE:g}: the drive is too strong for a truncated model; give cutoff explicitly"
+        f"cutoff='auto' found no cutoff up to its ceiling {AUTO_CUTOFFS[-1]} at which N, g2, g3, g4 settle to "
+        f"{AUTO_TOLERANCE:g} (last change {change:.1e}; at cutoff {AUTO_CUTOFFS[-1]}: truncation_error up to "
+        f"{worst:.1e}, up to {photons:.3g} photons): the drive is too strong for this truncation; give a larger "
+        "cutoff explicitly (see the README's memory table) or use a weaker drive"
     )
 
 

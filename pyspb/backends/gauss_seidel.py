@@ -66,6 +66,9 @@ SMALLEST_POPULATION = 1e-280
 #: batches of at most this many points are swept level by level (:mod:`pyspb.backends.levels`):
 #: fewer NumPy calls per sweep, which is what a handful of points costs
 LEVEL_SWEEP_POINTS = 8
+#: above this cutoff the arithmetic outweighs the Python overhead and the level operators (sparse
+#: kron products, ~1 GiB at cutoff 20) are not built: every batch uses the block sweeps
+LEVEL_SWEEP_MAX_CUTOFF = 12
 
 
 class _Blocks:
@@ -258,7 +261,8 @@ def sweep_steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: fl
     """
     points = Delta.size
     slots = max(1, min(batch, points))
-    sweeps: _Sweeps | LevelSweeps = (LevelSweeps if slots <= LEVEL_SWEEP_POINTS else _Sweeps)(basis, slots)
+    few = slots <= LEVEL_SWEEP_POINTS and basis.cutoff <= LEVEL_SWEEP_MAX_CUTOFF
+    sweeps: _Sweeps | LevelSweeps = (LevelSweeps if few else _Sweeps)(basis, slots)
     queued = 0
     while True:
         free = np.flatnonzero(sweeps.index < 0)

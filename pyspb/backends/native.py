@@ -80,6 +80,86 @@ SWEEP_BATCH = 1024
 BATCH_BYTES = 256 * 2**20
 #: smallest weight used for an excitation level
 WEIGHT_FLOOR = 1e-120
+#: the solvers a point can take, in the order they are tried (keys of the ``paths`` counts)
+PATHS = ("level_sweeps", "krylov", "sparse_lu")
+
+
+#: measured peak of SciPy's sparse LU (COLAMD) of the vacuum-fixed Liouvillian, bytes, and
+#: the power of d^2 it grows with (cutoff 5: 5 MB, 7: 45 MB, 10: 477 MB)
+LU_BYTES_CUTOFF_10 = 480e6
+LU_GROWTH = 1.9
+
+
+def level_sizes(cutoff: int) -> np.ndarray:
+    """Basis vectors with K photons in total, K = 0 .. 2 cutoff."""
+    K = np.arange(2 * cutoff + 1)
+    return np.minimum(K + 1, 2 * cutoff + 1 - K)
+
+
+def memory_estimate(cutoff: int) -> dict[str, float]:
+    """Working memory of the native engine at one cutoff, in bytes (estimates, from the array sizes).
+
+    Returns
+    -------
+    dict
+        ``fixed``: operators built once per cutoff (block sweeps' jump matrices, level
+        operators, excitation basis); ``per_point``: one point in the level sweeps and in the
+        graded Krylov solver (Krylov vectors, eigenvectors of H_eff), the larger of the two;
+        ``sparse_lu``: one point through the sparse-LU last resort (fill-in of the factors,
+        extrapolated from measurements at cutoffs 5-10); ``minimum``: fixed plus one point.
+    """
+    d = (cutoff + 1) ** 2
+    N = float(d) ** 2
+    s = level_sizes(cutoff).astype(float)
+    # block sweeps: a dense jump matrix for every pair of blocks (K + 1, K' + 1) -> (K, K'), K <= K'
+    pair = s[:-1] * s[1:]
+    jumps = 8.0 * np.sum(np.triu(np.outer(pair, pair)))
+    # level operators (few points): sparse kron(A, A) of both modes and the drive commutator
+    nnz_A = np.sum(s[:-1] * s[1:])
+    level_ops = 2 * 12.0 * nnz_A**2 + 4 * 12.0 * N * (2 * cutoff + 2)
+    if cutoff > gauss_seidel.LEVEL_SWEEP_MAX_CUTOFF:
+        level_ops = 0.0  # not built: every batch uses the block sweeps
+    basis = 3 * 16.0 * d * (2 * cutoff + 1) + 8.0 * d * d
+    fixed = jumps + level_ops + basis
+    sweeps = 16.0 * N * 2
+    krylov = 16.0 * N * (RESTART + 20)
+    per_point = max(sweeps, krylov)
+    lu = LU_BYTES_CUTOFF_10 * (N / 121.0**2) ** LU_GROWTH
+    return {"fixed": fixed, "per_point": per_point, "sparse_lu": lu, "minimum": fixed + per_point}
+
+
+def available_memory() -> float:
+    """Bytes of memory available to this process now (MemAvailable; inf where unknown)."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def check_memory(cutoff: int) -> None:
+    """Raise a MemoryError naming the cutoff and the memory it needs if it cannot fit.
+
+    Checked before any work, so that a too large cutoff fails at once with a clear message
+    instead of a NumPy allocation error minutes later.
+    """
+    need, have = memory_estimate(cutoff)["minimum"], available_memory()
+    if need > have:
+        raise MemoryError(
+            f"cutoff {cutoff} needs about {_gib(need)} of memory for the native engine "
+            f"(d^2 = {(cutoff + 1) ** 4} density-matrix elements per point), but {_gib(have)} is available: "
+            "choose a smaller cutoff, or check truncation_error at the largest cutoff that fits"
+        )
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
 
 
 def version_info() -> dict:
@@ -90,7 +170,16 @@ def version_info() -> dict:
 
 
 def steady_state_populations(
-    Delta, J, chi, xi, gamma, *, cutoff: int, tolerance: float = DEFAULT_TOLERANCE, threads: int | None = None
+    Delta,
+    J,
+    chi,
+    xi,
+    gamma,
+    *,
+    cutoff: int,
+    tolerance: float = DEFAULT_TOLERANCE,
+    threads: int | None = None,
+    paths: dict[str, int] | None = None,
 ) -> np.ndarray:
     """Joint photon-number probabilities of the steady state.
 
@@ -108,6 +197,9 @@ def steady_state_populations(
         system.
     threads : int, optional
         Workers run side by side (default: one per core).
+    paths : dict, optional
+        If given, the number of points each solver finished is added to it under
+        :data:`PATHS` (level sweeps, graded Krylov, sparse LU).
 
     Returns
     -------
@@ -130,7 +222,9 @@ def steady_state_populations(
             P[:, fock] = np.einsum("ik,nkl,il->ni", V_K, rho_hat[:, own, own], V_K).real
         return P.reshape(-1, cutoff + 1, cutoff + 1)
 
-    return steady_state_excitation_basis(Delta, J, chi, xi, gamma, basis, tolerance, threads, reduce=fock_populations)
+    return steady_state_excitation_basis(
+        Delta, J, chi, xi, gamma, basis, tolerance, threads, reduce=fock_populations, paths=paths
+    )
 
 
 def steady_state_density_matrices(
@@ -372,8 +466,13 @@ def _level_populations(rho: np.ndarray, K: np.ndarray, levels: int) -> np.ndarra
     return P
 
 
-def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: float) -> np.ndarray:
-    """Trace-1 steady states of one batch in the excitation basis, shape (npts, d, d)."""
+def _solve_batch(
+    Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: float, lu_points: list | None = None
+) -> np.ndarray:
+    """Trace-1 steady states of one batch in the excitation basis, shape (npts, d, d).
+
+    The positions (in the batch) of points solved by the sparse LU are appended to ``lu_points``.
+    """
     npts, d = Delta.size, basis.dim
     levels = basis.K.max() + 1
     rho = np.zeros((npts, d, d), dtype=complex)
@@ -428,6 +527,8 @@ def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: fl
         for k in np.flatnonzero(~converged & ~retry):
             i = todo[k]
             rho[i] = _sparse_lu_point(Delta[i], J[i], chi[i], xi[i], gamma[i], basis)
+            if lu_points is not None:
+                lu_points.append(int(i))
         ratios[todo] = new_ratios
         todo = todo[(converged & unresolved) | retry]
     trace = np.einsum("nkk->n", rho).real
@@ -444,6 +545,7 @@ def steady_state_excitation_basis(
     tolerance: float = DEFAULT_TOLERANCE,
     threads: int | None = None,
     reduce: Callable[[np.ndarray], np.ndarray] | None = None,
+    paths: dict[str, int] | None = None,
 ) -> np.ndarray:
     """Steady states in the excitation basis, trace 1, shape (npts, d, d).
 
@@ -458,6 +560,7 @@ def steady_state_excitation_basis(
     d, npts = basis.dim, Delta.size
     workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
     results: dict[str, np.ndarray] = {}
+    counts = dict.fromkeys(PATHS, 0)
     lock = threading.Lock()
 
     def deliver(index: np.ndarray, states: np.ndarray) -> None:
@@ -489,6 +592,7 @@ def steady_state_excitation_basis(
     with _blas_controller().limit(limits=1, user_api="blas"):
         _run(sweep, sweep_parts, sweepers)
         rest = np.sort(np.concatenate(left))
+        counts["level_sweeps"] += npts - rest.size
         batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
         # two batches per worker keep both cores busy to the end; small matrices want big
         # batches, or Python overhead dominates
@@ -497,12 +601,19 @@ def steady_state_excitation_basis(
         parts = [rest[start : start + batch] for start in range(0, rest.size, batch)]
 
         def krylov(part: np.ndarray) -> None:
-            states = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance)
+            lu_points: list[int] = []
+            states = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance, lu_points)
             deliver(part, states)
+            with lock:
+                counts["sparse_lu"] += len(lu_points)
+                counts["krylov"] += part.size - len(lu_points)
 
         _run(krylov, parts, workers)
     if "out" not in results:  # no points
         deliver(np.zeros(0, dtype=int), np.zeros((0, d, d), dtype=complex))
+    if paths is not None:
+        for key, value in counts.items():
+            paths[key] = paths.get(key, 0) + value
     return results["out"]
 
 
@@ -527,6 +638,13 @@ def _sparse_lu_point(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np.nda
 
     Returns the unnormalised state in the excitation basis.
     """
+    need, have = memory_estimate(basis.cutoff)["sparse_lu"], available_memory()
+    if need > have:
+        raise MemoryError(
+            f"the point Delta={Delta:g}, J={J:g}, chi={chi:g}, xi={xi:g} (units of gamma) did not converge in the "
+            f"level sweeps or the graded Krylov solver, and their last resort, a sparse LU at cutoff {basis.cutoff}, "
+            f"needs about {_gib(need)} of memory ({_gib(have)} available): use a smaller cutoff for such points"
+        )
     L = liouvillian(Delta, J, chi, xi, gamma, basis.cutoff)
     d = basis.dim
     A = L[1:, 1:].tocsc()
