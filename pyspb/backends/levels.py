@@ -117,9 +117,9 @@ class LevelOperators:
     def to_matrices(self, x: np.ndarray, phase: np.ndarray) -> np.ndarray:
         """Level-ordered vectors (N, npts) -> density matrices (npts, d, d), gauge undone."""
         npts, d = x.shape[1], self.dim
-        rho = np.empty((npts, d * d), dtype=complex)
-        rho[:, self.order] = x.T
-        rho = rho.reshape(npts, d, d)
+        flat = np.empty((npts, d * d), dtype=complex)
+        flat[:, self.order] = x.T
+        rho = flat.reshape(npts, d, d)
         gauge = phase[:, None] ** self.basis.K[None, :]
         rho *= gauge[:, :, None]
         rho *= np.conj(gauge)[:, None, :]
