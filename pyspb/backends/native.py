@@ -347,7 +347,8 @@ class _GradedSystem:
         a tolerance on the Liouvillian's own residual.
 
         ``L`` is applied explicitly (not as ``1 + J S^-1``), so GMRES minimises the true
-        residual even where the eigen-decomposition of H_eff is ill-conditioned.
+        residual even where the eigen-decomposition of H_eff is ill-conditioned (measured: the
+        shortcut costs accuracy at chi ~ 500 gamma, where energies ~1e4 gamma cancel in S x).
         """
         x = self.no_jump_inverse(z)
         out = self.no_jump(x) + self.jumps(x)
