@@ -14,7 +14,8 @@ Regimes (rates in units of gamma, J = |J| e^{i arg J}):
 
 pyspb solves all points of a regime in one ``pyspb.solve`` call (both cores); QuTiP 5
 ``steadystate(method="direct")`` (CSR operators, H built per point as a user loop does) solves
-``--qutip-points`` of them, spread over the scan.  Accuracy: the largest relative difference
+``--qutip-points`` of them, spread over the scan, with one BLAS thread (pyspb uses both cores,
+one BLAS thread per worker).  Accuracy: the largest relative difference
 of N and g2 of both modes between the two on those points (QuTiP's own error included).  The
 call-size rows time one ``pyspb.solve`` call on a single point (the paper's device) and on 12
 diverse random points, against QuTiP on the same points.
@@ -79,11 +80,15 @@ def flat(inputs: xr.Dataset) -> list[np.ndarray]:
 def qutip_point(Delta, J, chi, xi, gamma, cutoff) -> tuple[float, dict]:
     """Seconds for QuTiP's steady state of one point (model built per point), and N, g2."""
     import qutip
+    from threadpoolctl import threadpool_limits
 
-    start = time.perf_counter()
-    H, c_ops, a1, a2 = qutip_model(Delta, J, chi, xi, gamma, cutoff)
-    rho = qutip.steadystate(H, c_ops, method="direct")
-    seconds = time.perf_counter() - start
+    # one BLAS thread: SuperLU's dense kernels with two threads on a busy 2-core machine took
+    # 18-52 s instead of 0.7 s per point (cutoff 6), which would flatter pyspb
+    with threadpool_limits(limits=1, user_api="blas"):
+        start = time.perf_counter()
+        H, c_ops, a1, a2 = qutip_model(Delta, J, chi, xi, gamma, cutoff)
+        rho = qutip.steadystate(H, c_ops, method="direct")
+        seconds = time.perf_counter() - start
     values = {}
     for mode, a in (("cw", a1), ("ccw", a2)):
         N = qutip.expect(a.dag() * a, rho)

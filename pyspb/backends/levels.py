@@ -25,7 +25,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from ..model import ExcitationBasis, coupling_phase, excitation_basis
+from ..model import ExcitationBasis, excitation_basis
+from .gauss_seidel import SweepSlots, relative_change
 
 try:  # SciPy's CSR times dense kernel, without the checks of csr_matrix.__matmul__
     from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
@@ -33,9 +34,6 @@ except ImportError:  # pragma: no cover - a SciPy that moved it: the public prod
     _csr_matvecs = None
 
 __all__ = ["LevelOperators", "LevelSweeps", "level_operators"]
-
-#: photon number whose block sets the scale of higher photon numbers (as in the block sweeps)
-REFERENCE_PHOTONS = 4
 
 
 class LevelOperators:
@@ -155,50 +153,32 @@ def _product(matrix: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
     return out.view(complex)
 
 
-class LevelSweeps:
+class LevelSweeps(SweepSlots):
     """Level sweeps of a few points at once: the interface of ``gauss_seidel._Sweeps``.
 
     All levels of all points live in one array ``x`` of shape (d * d, slots) in level order.
     """
 
     def __init__(self, basis: ExcitationBasis, slots: int):
+        super().__init__(slots)
         self.basis = basis
         self.ops = level_operators(basis.cutoff)
         N = self.ops.size
         self.x = np.zeros((N, slots), dtype=complex)
         self.inverse_D = np.zeros((N, slots), dtype=complex)
-        self.index = np.full(slots, -1)
-        self.xi = np.zeros(slots)
-        self.phase = np.ones(slots, dtype=complex)
-        self.sweeps = np.zeros(slots, dtype=int)
-        self.previous = np.full(slots, np.inf)
-        self.ratio = np.full(slots, np.inf)
-
-    @property
-    def slots(self) -> int:
-        return self.index.size
 
     def fill(self, slots: np.ndarray, index: np.ndarray, Delta, J, chi, xi) -> None:
         """Start the points ``index`` (inputs in units of gamma) from the vacuum in ``slots``."""
         self.inverse_D[:, slots] = self.ops.inverse_energies(Delta, J, chi)
         self.x[:, slots] = 0.0
         self.x[0, slots] = 1.0
-        self.index[slots] = index
-        self.xi[slots] = xi
-        self.phase[slots] = np.conj(coupling_phase(J))
-        self.sweeps[slots] = 0
-        self.previous[slots] = np.inf
-        self.ratio[slots] = np.inf
-
-    def empty(self, slots: np.ndarray) -> None:
-        self.index[slots] = -1
+        self.start(slots, index, J, xi)
 
     def shrink(self) -> None:
-        keep = np.flatnonzero(self.index >= 0)
+        """Drop the empty slots."""
+        keep = self.keep_busy()
         self.x = np.ascontiguousarray(self.x[:, keep])
         self.inverse_D = np.ascontiguousarray(self.inverse_D[:, keep])
-        for name in ("index", "xi", "phase", "sweeps", "previous", "ratio"):
-            setattr(self, name, getattr(self, name)[keep])
 
     def sweep(self) -> np.ndarray:
         """One forward sweep; each slot's relative change of the populations (as the block sweeps)."""
@@ -226,12 +206,7 @@ class LevelSweeps:
                 norm[K] = np.einsum("an,an->n", new[inside].conj(), new[inside]).real
             x[b[s]] = new
         self.sweeps += 1
-        reference = min(REFERENCE_PHOTONS, half - 1)
-        scale = np.maximum(norm, terms)
-        scale[reference + 1 :] = np.maximum(scale[reference + 1 :], scale[reference])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            relative = np.sqrt(np.max(np.where(scale[1:] > 0, change[1:] / scale[1:], 0.0), axis=0))
-        return np.where(np.isfinite(relative), relative, np.inf)
+        return relative_change(change, norm, terms)
 
     def states(self, slots: np.ndarray) -> np.ndarray:
         """States of the points in ``slots``, shape (n, d, d), in the original gauge."""
