@@ -11,9 +11,22 @@ from .correlations import g2_tau
 from .device import Device
 from .grid import rate_grid
 from .io import load, save
+from .observables import TruncationWarning
 from .solve import solve
 
-__all__ = ["__version__", "Device", "analytic", "g2_tau", "load", "paper", "plot", "rate_grid", "save", "solve"]
+__all__ = [
+    "__version__",
+    "Device",
+    "TruncationWarning",
+    "analytic",
+    "g2_tau",
+    "load",
+    "paper",
+    "plot",
+    "rate_grid",
+    "save",
+    "solve",
+]
 
 
 def __getattr__(name: str):

@@ -9,7 +9,7 @@ from .attributes import annotate
 from .backends import get_backend
 from .grid import POINT_ORDER, flatten_inputs
 from .reporting import progress_bar, provenance
-from .solve import check_cutoff
+from .solve import check_cutoff, check_truncation
 
 __all__ = ["g2_tau"]
 
@@ -53,6 +53,7 @@ def g2_tau(
         raise ValueError("tau must be finite and >= 0 (g2(tau) is symmetric in tau)")
     if np.any(flat["xi"] == 0):
         raise ValueError("g2(tau) is undefined (0/0) where xi = 0: the steady state is the vacuum")
+    check_truncation(inputs, cutoff, backend, "pyspb.g2_tau")  # warns as solve does (TruncationWarning)
     npts = flat["xi"].size
     values = np.empty((npts, tau.size))
     bar = progress_bar(npts, progress, f"pyspb.g2_tau ({engine.NAME}, cutoff {cutoff})", CHUNK)

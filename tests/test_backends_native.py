@@ -241,3 +241,16 @@ def test_strong_drive_and_bistable_side_at_cutoff_9_against_qutip():
         for order in (2, 3, 4):
             g = qutip.expect(a1.dag() ** order * a1**order, rho) / N**order
             assert ours[f"g{order}_cw"][k] == pytest.approx(g, rel=1e-6), (name, order)
+
+
+# --------------------------------------------------------------------------- solver options
+
+
+def test_solver_options_default_and_check_the_tolerance():
+    assert native.solver_options() == {"tolerance": native.DEFAULT_TOLERANCE}
+    assert native.solver_options(np.float32(1e-8)) == {"tolerance": float(np.float32(1e-8))}
+    for bad in (0.0, -1e-12, 1e-3, float("nan")):
+        with pytest.raises(ValueError, match=r"tolerance must be in \(0, 1e-3\)"):
+            native.solver_options(bad)
+    with pytest.raises(TypeError, match="tolerance must be a number"):
+        native.solver_options("tight")
