@@ -44,6 +44,7 @@ def test_solve_takes_its_options_from_the_backend(monkeypatch):
 
 def test_a_backend_without_options_records_no_tolerance(monkeypatch):
     monkeypatch.setattr(native, "solver_options", lambda tolerance=None: {})
+    monkeypatch.setattr(native, "PATHS", ())  # nor counts of points per solver (then solve passes paths={})
     calls = []
 
     def populations(*points, cutoff, **options):
