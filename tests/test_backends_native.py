@@ -254,3 +254,27 @@ def test_solver_options_default_and_check_the_tolerance():
             native.solver_options(bad)
     with pytest.raises(TypeError, match="tolerance must be a number"):
         native.solver_options("tight")
+
+
+def test_the_lu_last_resort_refuses_to_start_when_its_memory_does_not_fit(monkeypatch):
+    points = random_points(2, seed=7)
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # no level sweeps
+    monkeypatch.setattr(native, "MAX_RESTARTS", 0)  # no GMRES: every point goes to the LU
+    monkeypatch.setattr(native, "available_memory", lambda: native.memory_estimate(3)["sparse_lu"] / 2)
+    with pytest.raises(MemoryError, match=r"did not converge .* sparse LU at cutoff 3, needs about .* available"):
+        native.steady_state_populations(*points, cutoff=3, threads=1)
+
+
+def test_memory_estimate_grows_with_the_cutoff_and_covers_a_measured_run():
+    import tracemalloc
+
+    sizes = [native.memory_estimate(c)["minimum"] for c in (4, 8, 12, 16, 20)]
+    assert all(a < b for a, b in zip(sizes, sizes[1:], strict=False))
+    points = random_points(3, seed=2)
+    tracemalloc.start()
+    native.steady_state_populations(*points, cutoff=8, threads=1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # fixed operators (cached, may predate the trace) + the three points in flight
+    estimate = native.memory_estimate(8)
+    assert peak < estimate["fixed"] + 3 * estimate["per_point"], (peak, estimate)

@@ -384,3 +384,11 @@ def test_a_dim_of_size_zero_gives_an_empty_result(lazy):
     out = pyspb.solve(inputs.chunk() if lazy else inputs, cutoff=3).compute()
     assert dict(out.g2_cw.sizes) == {"phi": 0, "r": 2} or dict(out.g2_cw.sizes) == {"r": 2, "phi": 0}
     assert out.N_cw.size == 0
+
+
+def test_the_attrs_count_the_points_each_solver_finished():
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.6, J_im=0.2, chi=2.0, xi=np.array([0.05, 0.1, 3.0]), gamma=1.0)
+    with pytest.warns(pyspb.TruncationWarning):  # xi = 3 gamma truncates at cutoff 4 (same counts)
+        out = pyspb.solve(inputs, cutoff=4)
+    counts = [out.attrs[f"points_{path}"] for path in ("level_sweeps", "krylov", "sparse_lu")]
+    assert sum(counts) == 3 and counts[0] >= 2 and counts[1] >= 1  # xi = 3 gamma: beyond the sweeps
