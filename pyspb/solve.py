@@ -73,9 +73,12 @@ def solve(
     cutoff : int or "auto"
         Largest photon number kept per mode (Fock states 0..cutoff); g^(n) needs
         ``cutoff >= n`` and is NaN otherwise.  Check ``truncation_error`` in the result.
-        "auto" raises the cutoff (4, 6, 8, ...) until N, g2, g3 and g4 of both modes change
-        by less than :data:`AUTO_TOLERANCE` (relative) at every point; the attrs record the
-        cutoff used.
+        "auto" raises the cutoff (4, 6, 8, ..., 20: :data:`AUTO_CUTOFFS`) until N, g2, g3 and
+        g4 of both modes change by less than :data:`AUTO_TOLERANCE` (relative) at every point;
+        the attrs record the cutoff used.  A progress bar names the cutoff tried (after 2 s);
+        past the ceiling it raises a ValueError, and a MemoryError before a cutoff whose memory
+        does not fit.  Any cutoff is checked against the memory available before any work
+        (:func:`pyspb.backends.native.memory_estimate`): MemoryError naming what it needs.
     backend : {"native", "julia", "auto"}
         "native" (NumPy/SciPy), "julia" (QuantumOptics.jl via juliacall) or "auto" (Julia
         if Julia and pyspb's Julia packages are already installed, so that nothing is
