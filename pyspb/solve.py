@@ -275,7 +275,7 @@ def _solve_auto(inputs: xr.Dataset, backend: str, *, progress: bool | None = Non
             except MemoryError as error:
                 raise MemoryError(
                     f"cutoff='auto' stopped before cutoff {cutoff}: N, g2, g3, g4 had not settled "
-                    f"(relative change {change:.1e} from cutoff {cutoff - 4} to {cutoff - 2}). {error}"
+                    f"up to cutoff {cutoff - 2}. {error}"
                 ) from None
             out = _solve_cutoff(inputs, cutoff, backend, progress=progress, **options)
             if bar is not None:
@@ -296,9 +296,14 @@ def _solve_auto(inputs: xr.Dataset, backend: str, *, progress: bool | None = Non
         if bar is not None:
             bar.close()
     assert previous is not None
+    last = (
+        f"last change {change:.1e}"
+        if np.isfinite(change)
+        else f"never compared: truncation_error above {TRUNCATION_LIMIT:g} at every cutoff"
+    )
     raise ValueError(
         f"cutoff='auto' found no cutoff up to its ceiling {AUTO_CUTOFFS[-1]} at which N, g2, g3, g4 settle to "
-        f"{AUTO_TOLERANCE:g} (last change {change:.1e}; truncation_error up to {_worst(previous):.1e} at cutoff "
+        f"{AUTO_TOLERANCE:g} ({last}; truncation_error up to {_worst(previous):.1e} at cutoff "
         f"{AUTO_CUTOFFS[-1]}): the drive is too strong for this truncation; give a larger cutoff explicitly "
         "(see the README's memory table) or use a weaker drive"
     )
