@@ -8,7 +8,9 @@ exact steady state of the truncated two-mode model, get labelled xarray results,
 from . import analytic, paper
 from ._version import __version__
 from .correlations import g2_tau
+from .design import optimize_tip, tolerance
 from .device import Device
+from .fitting import fit
 from .grid import rate_grid
 from .io import load, save
 from .observables import TruncationWarning
@@ -19,20 +21,24 @@ __all__ = [
     "Device",
     "TruncationWarning",
     "analytic",
+    "figures",
+    "fit",
     "g2_tau",
     "load",
+    "optimize_tip",
     "paper",
     "plot",
     "rate_grid",
     "save",
     "solve",
+    "tolerance",
 ]
 
 
 def __getattr__(name: str):
-    # pyspb.plot imports matplotlib: loaded on first use, not by ``import pyspb``
-    if name == "plot":
+    # pyspb.plot and pyspb.figures import matplotlib: loaded on first use, not by ``import pyspb``
+    if name in ("plot", "figures"):
         import importlib
 
-        return importlib.import_module(".plot", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pyspb' has no attribute {name!r}")

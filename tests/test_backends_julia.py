@@ -27,7 +27,7 @@ import xarray as xr
 from reference import random_points
 
 import pyspb
-from pyspb.backends import julia
+from pyspb.backends import julia, julia_setup
 
 try:
     import tomllib
@@ -278,7 +278,7 @@ def test_packages_installed_needs_juliapkgs_record_of_pyspbs_declaration(monkeyp
     assert julia.packages_installed() is False  # no meta.json
     write_meta(tmp_path, [tmp_path / "other" / "juliapkg.json"])
     assert julia.packages_installed() is False  # another package's dependencies only
-    write_meta(tmp_path, [tmp_path / "other" / "juliapkg.json", julia.JULIAPKG_JSON])
+    write_meta(tmp_path, [tmp_path / "other" / "juliapkg.json", julia_setup.JULIAPKG_JSON])
     assert julia.packages_installed() is True
 
 
@@ -289,7 +289,7 @@ def write_resolved_state(tmp_path, exe, **changes):
     their times and hashes; ``changes`` overrides fields.
     """
     project = tmp_path / "julia_env"
-    files = julia._juliapkg_deps_files(str(project))
+    files = julia_setup._juliapkg_deps_files(str(project))
     libjulia = exe.parent.parent / "lib" / "libjulia.so"
     libjulia.parent.mkdir(parents=True, exist_ok=True)
     libjulia.write_text("")
@@ -324,8 +324,8 @@ def write_resolved_state(tmp_path, exe, **changes):
 def resolved(monkeypatch, tmp_path):
     """No Julia anywhere but a fake one that juliapkg resolved with pyspb's juliapkg.json."""
     no_julia_anywhere(monkeypatch, tmp_path)
-    monkeypatch.setattr(julia, "_installed_version", lambda name: {"juliacall": (0, 9, 37)}.get(name))
-    monkeypatch.setattr(julia, "_juliapkg_meta_version", lambda source: 8)
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: {"juliacall": (0, 9, 37)}.get(name))
+    monkeypatch.setattr(julia_setup, "_juliapkg_meta_version", lambda source: 8)
     exe = fake_julia(tmp_path / "julia-1.11.0" / "bin" / "julia")
     meta = write_resolved_state(tmp_path, exe)
     assert julia.julia_ready() is None, julia.julia_ready()
@@ -386,9 +386,9 @@ def test_auto_says_native_when_julia_may_have_changed(resolved, tmp_path):
 
 
 def test_auto_needs_juliacall_0_9_22(resolved, monkeypatch):
-    monkeypatch.setattr(julia, "_installed_version", lambda name: {"juliacall": (0, 9, 21)}.get(name))
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: {"juliacall": (0, 9, 21)}.get(name))
     assert "older than 0.9.22" in julia.julia_ready()
-    monkeypatch.setattr(julia, "_installed_version", lambda name: None)
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: None)
     assert "not installed" in julia.julia_ready()
 
 
@@ -405,12 +405,12 @@ def test_juliacall_exe_counts_only_with_a_project_holding_pyspbjulia(resolved, m
     # EXE alone: juliacall >= 0.9.28 refuses to start ("must be set together")
     assert julia.executable_present() is False
     assert "set together" in julia.julia_ready()
-    write_manifest(project, [julia.PYTHONCALL_UUID])
+    write_manifest(project, [julia_setup.PYTHONCALL_UUID])
     monkeypatch.setenv("PYTHON_JULIACALL_PROJECT", str(project))
     assert julia.executable_present() is True
     assert julia.packages_installed() is False  # juliapkg is skipped: pyspb's packages are not there
     assert "lacks PySPBJulia" in julia.julia_ready()
-    write_manifest(project, [julia.PYTHONCALL_UUID, julia.PYSPBJULIA_UUID, QUANTUMOPTICS_UUID])
+    write_manifest(project, [julia_setup.PYTHONCALL_UUID, julia_setup.PYSPBJULIA_UUID, QUANTUMOPTICS_UUID])
     assert julia.packages_installed() is True
     assert julia.julia_ready() is None
     # a versioned manifest without PySPBJulia may be the one Julia reads: not sure, so no
@@ -418,9 +418,9 @@ def test_juliacall_exe_counts_only_with_a_project_holding_pyspbjulia(resolved, m
     assert julia.julia_ready() is not None
     (project / "Manifest-v1.11.toml").unlink()
     # before 0.9.28 juliacall ignores both and resolves with juliapkg
-    monkeypatch.setattr(julia, "_installed_version", lambda name: {"juliacall": (0, 9, 27)}.get(name))
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: {"juliacall": (0, 9, 27)}.get(name))
     assert "predates" in julia.julia_ready()
-    monkeypatch.setattr(julia, "_installed_version", lambda name: {"juliacall": (0, 9, 37)}.get(name))
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: {"juliacall": (0, 9, 37)}.get(name))
     exe.chmod(0o644)
     assert "not an executable" in julia.julia_ready()
 
@@ -440,9 +440,9 @@ def test_packages_installed_through_a_symlinked_install_path(monkeypatch, tmp_pa
     """juliapkg records abspath()s (links kept); pyspb's own path is resolved: compare real paths."""
     no_julia_anywhere(monkeypatch, tmp_path)
     link = tmp_path / "linked-site"
-    link.symlink_to(julia.JULIAPKG_JSON.parent.parent, target_is_directory=True)
+    link.symlink_to(julia_setup.JULIAPKG_JSON.parent.parent, target_is_directory=True)
     through_link = link / "pyspb" / "juliapkg.json"
-    assert through_link.is_file() and str(through_link) != str(julia.JULIAPKG_JSON)
+    assert through_link.is_file() and str(through_link) != str(julia_setup.JULIAPKG_JSON)
     write_meta(tmp_path, [through_link])
     assert julia.packages_installed() is True
     write_meta(tmp_path, [link / "other" / "juliapkg.json"])
@@ -453,7 +453,7 @@ JULIAPKG_CROSS_CHECK = r"""
 import json, os, sys, time
 from pathlib import Path
 import juliapkg.deps as deps, juliapkg.state as state
-from pyspb.backends import julia
+from pyspb.backends import julia, julia_setup
 
 tmp = Path(sys.argv[1])
 exe = tmp / "julia-1.11.0" / "bin" / "julia"
@@ -474,7 +474,7 @@ def write(**changes):
 
 def check(name):
     state.reset_state()
-    results[name] = [bool(deps.can_skip_resolve()), julia._juliapkg_would_resolve()]
+    results[name] = [bool(deps.can_skip_resolve()), julia_setup._juliapkg_would_resolve()]
 
 def fake(version):
     exe.parent.mkdir(parents=True, exist_ok=True)
@@ -501,7 +501,7 @@ print(json.dumps(results))
 def test_skip_resolve_mirror_agrees_with_juliapkg_itself(tmp_path):
     """juliapkg's own can_skip_resolve (run on a fake `julia --version`) against pyspb's mirror."""
     deps = pytest.importorskip("juliapkg.deps")
-    if deps.META_VERSION not in julia.MIRRORED_META_VERSIONS:
+    if deps.META_VERSION not in julia_setup.MIRRORED_META_VERSIONS:
         pytest.skip(f"installed juliapkg writes meta format {deps.META_VERSION}, not mirrored")
     env = {k: v for k, v in os.environ.items() if k not in JULIA_LOCATION_VARS and not k.startswith("PYTHON_JULIAPKG")}
     env["PYTHON_JULIAPKG_PROJECT"] = str(tmp_path / "julia_env")

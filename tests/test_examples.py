@@ -112,3 +112,16 @@ def test_large_sweep_example_on_a_dask_cluster_equals_the_serial_run(tmp_path):
     _run_example("large_sweep.py", ["--size", "6", "--cutoff", "3", "--workers", "2", "--out", "dask.nc"], tmp_path)
     serial, dask = pyspb.load(tmp_path / "serial.nc"), pyspb.load(tmp_path / "dask.nc")
     xr.testing.assert_allclose(serial.R.drop_attrs(), dask.R.drop_attrs(), rtol=1e-10)
+
+
+def test_fit_and_tolerance_notebook_runs_quick(tmp_path, monkeypatch):
+    notebook = _execute("fit_and_tolerance.ipynb", tmp_path, monkeypatch)
+    printed = "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+    assert "Q: truth 1.25e+10, fit 1.2" in printed and "best tip: r = 0.3" in printed
+    assert "5th percentile 99." in printed
+    assert (tmp_path / "fit_and_tolerance_mc.nc").exists()
