@@ -45,11 +45,14 @@ def provenance(backend: Any, cutoff: int, tolerance: float | None) -> dict[str, 
     return attrs
 
 
-def progress_bar(total: int, enabled: bool | None, description: str, threshold: int) -> Any:
+def progress_bar(
+    total: int, enabled: bool | None, description: str, threshold: int, delay: float = 0, unit: str = "pt"
+) -> Any:
     """A tqdm progress bar, or None.
 
     None when ``enabled`` is False, when tqdm is missing, or (``enabled=None``) when
-    ``total`` points fit in one chunk of ``threshold`` points.
+    ``total`` points fit in one chunk of ``threshold`` points.  With ``delay`` (seconds) the
+    bar appears only once the work has taken that long.
     """
     if enabled is False or (enabled is None and total <= threshold):
         return None
@@ -57,4 +60,4 @@ def progress_bar(total: int, enabled: bool | None, description: str, threshold: 
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=description, unit="pt")
+    return tqdm(total=total, desc=description, unit=unit, delay=delay)

@@ -58,8 +58,9 @@ def check_cutoff(cutoff) -> int:
     return int(cutoff)
 
 
-#: cutoffs tried by ``cutoff="auto"``, and the relative change of g2..g4 it accepts
-AUTO_CUTOFFS = tuple(range(4, 31, 2))
+#: cutoffs tried by ``cutoff="auto"`` (the last is its ceiling: cutoff 20 per mode, 194481
+#: density-matrix elements per point; README, "Memory"), and the relative change it accepts
+AUTO_CUTOFFS = tuple(range(4, 21, 2))
 AUTO_TOLERANCE = 1e-6
 
 
@@ -85,9 +86,12 @@ def solve(
     cutoff : int or "auto"
         Largest photon number kept per mode (Fock states 0..cutoff); g^(n) needs
         ``cutoff >= n`` and is NaN otherwise.  Check ``truncation_error`` in the result.
-        "auto" raises the cutoff (4, 6, 8, ...) until N, g2, g3 and g4 of both modes change
-        by less than :data:`AUTO_TOLERANCE` (relative) at every point; the attrs record the
-        cutoff used.
+        "auto" raises the cutoff (4, 6, 8, ..., 20: :data:`AUTO_CUTOFFS`) until N, g2, g3 and
+        g4 of both modes change by less than :data:`AUTO_TOLERANCE` (relative) at every point;
+        the attrs record the cutoff used.  A progress bar names the cutoff tried (after 2 s);
+        past the ceiling it raises a ValueError, and a MemoryError before a cutoff whose memory
+        does not fit.  Any cutoff is checked against the memory available before any work
+        (:func:`pyspb.backends.native.memory_estimate`): MemoryError naming what it needs.
     backend : {"native", "julia", "auto"}
         "native" (NumPy/SciPy), "julia" (QuantumOptics.jl via juliacall) or "auto" (Julia
         if Julia and pyspb's Julia packages are already installed, so that nothing is
@@ -164,6 +168,7 @@ def _solve_cutoff(
     """:func:`solve` at one cutoff, without the truncation warning."""
     cutoff = check_cutoff(cutoff)
     engine = get_backend(backend)
+    _check_memory(engine, cutoff)  # a clear error now, not an allocation failure later
     if not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     options = engine.solver_options(tolerance)  # the backend checks its options
@@ -199,6 +204,9 @@ def _solve_cutoff(
         }
         store = Checkpoint.open(checkpoint, manifest, model_inputs(inputs), nbytes=populations.nbytes)
         attrs = {**attrs, "checkpoint": str(checkpoint)}
+    paths: dict[str, int] = {}
+    if engine.PATHS:  # a backend with several solvers counts the points each finished
+        options["paths"] = paths
     bar = None
     try:
         with store if store is not None else contextlib.nullcontext():
@@ -226,6 +234,8 @@ def _solve_cutoff(
     finally:
         if bar is not None:
             bar.close()
+    # how many of the points computed in this call each solver finished (level sweeps, Krylov, LU)
+    attrs.update({f"points_{key}": value for key, value in paths.items()})
     return _eager_result(populations, template, flat, inputs, P, attrs)
 
 
@@ -306,27 +316,64 @@ def _runs(todo: np.ndarray, size: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def _solve_auto(inputs: xr.Dataset, backend: str, **options) -> xr.Dataset:
-    """``solve`` with the smallest cutoff of AUTO_CUTOFFS at which the observables settle."""
-    previous = None
-    for cutoff in AUTO_CUTOFFS:
-        out = _solve_cutoff(inputs, cutoff, backend, **options)
-        # where either cutoff truncates grossly, N and g are NaN (not compared): not settled
-        if previous is not None and max(_worst(out), _worst(previous)) <= TRUNCATION_LIMIT:
-            change = max(
-                float(np.nanmax(np.abs(out[name] / previous[name] - 1).values, initial=0.0)) for name in OBSERVABLES
-            )
-            if change < AUTO_TOLERANCE:
-                out.attrs["cutoff_selection"] = (
-                    f"auto: N, g2, g3, g4 changed by {change:.1e} (< {AUTO_TOLERANCE:g}) "
-                    f"from cutoff {cutoff - 2} to {cutoff}"
-                )
-                return out
-        previous = out
-    raise ValueError(
-        f"cutoff='auto' found no cutoff up to {AUTO_CUTOFFS[-1]} at which g2..g4 settle to "
-        f"{AUTO_TOLERANCE:g}: the drive is too strong for a truncated model; give cutoff explicitly"
+def _solve_auto(inputs: xr.Dataset, backend: str, *, progress: bool | None = None, **options) -> xr.Dataset:
+    """``solve`` with the smallest cutoff of AUTO_CUTOFFS at which the observables settle.
+
+    A progress bar names the cutoff being tried (it appears after 2 s unless ``progress`` is
+    False).  Before each cutoff the native engine's memory estimate is checked, so that a
+    cutoff that cannot fit stops the climb with an error naming it and the memory it needs.
+    """
+    engine = get_backend(backend)
+    previous, change = None, float("nan")
+    bar = progress_bar(
+        len(AUTO_CUTOFFS), progress, "pyspb.solve cutoff='auto'", 0, delay=0 if progress else 2, unit="cutoff"
     )
+    try:
+        for cutoff in AUTO_CUTOFFS:
+            if bar is not None:
+                bar.set_postfix_str(f"trying cutoff {cutoff}")
+            try:
+                _check_memory(engine, cutoff)
+            except MemoryError as error:
+                raise MemoryError(
+                    f"cutoff='auto' stopped before cutoff {cutoff}: N, g2, g3, g4 had not settled "
+                    f"up to cutoff {cutoff - 2}. {error}"
+                ) from None
+            out = _solve_cutoff(inputs, cutoff, backend, progress=progress, **options)
+            if bar is not None:
+                bar.update(1)
+            # where either cutoff truncates grossly, N and g are NaN (not compared): not settled
+            if previous is not None and max(_worst(out), _worst(previous)) <= TRUNCATION_LIMIT:
+                change = max(
+                    float(np.nanmax(np.abs(out[name] / previous[name] - 1).values, initial=0.0)) for name in OBSERVABLES
+                )
+                if change < AUTO_TOLERANCE:
+                    out.attrs["cutoff_selection"] = (
+                        f"auto: N, g2, g3, g4 changed by {change:.1e} (< {AUTO_TOLERANCE:g}) "
+                        f"from cutoff {cutoff - 2} to {cutoff}"
+                    )
+                    return out
+            previous = out
+    finally:
+        if bar is not None:
+            bar.close()
+    assert previous is not None
+    last = (
+        f"last change {change:.1e}"
+        if np.isfinite(change)
+        else f"never compared: truncation_error above {TRUNCATION_LIMIT:g} at every cutoff"
+    )
+    raise ValueError(
+        f"cutoff='auto' found no cutoff up to its ceiling {AUTO_CUTOFFS[-1]} at which N, g2, g3, g4 settle to "
+        f"{AUTO_TOLERANCE:g} ({last}; truncation_error up to {_worst(previous):.1e} at cutoff "
+        f"{AUTO_CUTOFFS[-1]}): the drive is too strong for this truncation; give a larger cutoff explicitly "
+        "(see the README's memory table) or use a weaker drive"
+    )
+
+
+def _check_memory(engine, cutoff: int) -> None:
+    """The backend's own memory check (a MemoryError naming the cutoff), where it has one."""
+    engine.check_memory(cutoff)
 
 
 def _worst(out: xr.Dataset) -> float:
@@ -497,18 +544,25 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict, points: dict[str, xr.D
     ``points`` holds ``Delta``, ``J``, ``gamma`` (and the other inputs) over P's grid dims.
     """
     cutoff = P.sizes["n_cw"] - 1
+    names = OBSERVABLES + ("truncation_error",)
     point_resolution = resolution(points["Delta"], points["gamma"])
-    results = xr.apply_ufunc(
-        _observables,
-        P,
-        point_resolution,
-        points["J"] == 0,
-        input_core_dims=[["n_cw", "n_ccw"], [], []],
-        output_core_dims=[[]] * (len(OBSERVABLES) + 1),
-        dask="parallelized",
-        output_dtypes=[float] * (len(OBSERVABLES) + 1),
-    )
-    out = xr.Dataset(dict(zip(OBSERVABLES + ("truncation_error",), results, strict=False)))
+    if P.chunks is None:  # numpy: the observables directly (apply_ufunc costs ~ms per call)
+        dims = P.dims[:-2]
+        coords = {name: coord for name, coord in P.coords.items() if set(coord.dims) <= set(dims)}
+        values = _observables(P.values, np.asarray(point_resolution), np.asarray(points["J"] == 0))
+        out = xr.Dataset({name: (dims, value) for name, value in zip(names, values, strict=True)}, coords=coords)
+    else:
+        results = xr.apply_ufunc(
+            _observables,
+            P,
+            point_resolution,
+            points["J"] == 0,
+            input_core_dims=[["n_cw", "n_ccw"], [], []],
+            output_core_dims=[[]] * len(names),
+            dask="parallelized",
+            output_dtypes=[float] * len(names),
+        )
+        out = xr.Dataset(dict(zip(names, results, strict=True)))
     scaled = f"{RESOLUTION:g} x max(1, |Delta| / ({DETUNING_SCALE:g} gamma))"
     truncated = f"NaN where truncation_error > {TRUNCATION_LIMIT:g}: the cutoff is far too small there (raise cutoff)"
     for mode in ("cw", "ccw"):

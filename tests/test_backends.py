@@ -17,7 +17,16 @@ def test_every_backend_provides_the_protocol(module):
 
 def test_a_module_without_solver_options_is_not_a_backend():
     partial = types.ModuleType("partial")
-    for name in ("NAME", "METHOD", "MAIN_THREAD_ONLY", "steady_state_populations", "g2_tau_cw", "version_info"):
+    for name in (
+        "NAME",
+        "METHOD",
+        "MAIN_THREAD_ONLY",
+        "PATHS",
+        "check_memory",
+        "steady_state_populations",
+        "g2_tau_cw",
+        "version_info",
+    ):
         setattr(partial, name, getattr(native, name))
     assert not isinstance(partial, Backend)
     partial.solver_options = native.solver_options
@@ -44,6 +53,7 @@ def test_solve_takes_its_options_from_the_backend(monkeypatch):
 
 def test_a_backend_without_options_records_no_tolerance(monkeypatch):
     monkeypatch.setattr(native, "solver_options", lambda tolerance=None: {})
+    monkeypatch.setattr(native, "PATHS", ())  # nor counts of points per solver (then solve passes paths={})
     calls = []
 
     def populations(*points, cutoff, **options):

@@ -124,3 +124,19 @@ def test_what_the_sweeps_accept_is_the_steady_state(Delta, J_abs, J_arg, chi, xi
     if not converged[0]:
         return
     assert_stationary_density_matrix(rho[0], Delta, J, chi, xi, 1.0, cutoff)
+
+
+@pytest.mark.parametrize("cutoff", [1, 4, 6])
+def test_level_sweeps_repeat_the_block_sweeps(cutoff):
+    """The level-by-level layout (few points) performs the same iteration as the block layout."""
+    from pyspb.backends.levels import LevelSweeps
+
+    Delta, J, chi, xi, _ = native.in_units_of_gamma(*random_points(5, seed=40 + cutoff))
+    basis = excitation_basis(cutoff)
+    slots = np.arange(5)
+    level, block = LevelSweeps(basis, 5), gauss_seidel._Sweeps(basis, 5)
+    for sweeps in (level, block):
+        sweeps.fill(slots, slots, Delta, J, chi, xi)
+    for _ in range(4):
+        np.testing.assert_allclose(level.sweep(), block.sweep(), rtol=1e-9)
+    np.testing.assert_allclose(level.states(slots), block.states(slots), rtol=0, atol=1e-13)

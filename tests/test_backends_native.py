@@ -179,6 +179,70 @@ def test_memory_does_not_grow_with_the_number_of_points(monkeypatch):
     assert large < 2 * small and large < 0.5 * states, (small, large, states)
 
 
+#: points of the regimes the level sweeps leave to the Krylov solver (gamma = 1): name, Delta, J, chi, xi
+HARD_REGIMES = [
+    ("strong-drive", 0.0, 0.6 + 0.2j, 2.0, 3.0),
+    ("two-photon-resonance", -2.0, 0.6 + 0.2j, 2.0, 0.8),
+    ("three-photon-resonance", -4.0, 0.6 + 0.2j, 2.0, 0.8),
+    ("large-J", 0.0, 8.0 * np.exp(0.3j), 2.0, 0.8),
+    ("huge-kerr", 0.0, 0.5 + 0.0j, 50.0, 3.0),
+    ("tiny-kerr", 0.0, 0.4 - 0.3j, 0.02, 0.3),
+    ("kerr-bistable", -2.0, 0.3 + 0.0j, 0.4, 1.0),
+]
+
+
+def test_every_regime_gives_n_g2_g3_g4_of_both_modes_to_1e6_against_qutip():
+    """Strong drive, multi-photon resonances, large |J|, huge and tiny Kerr, the bistable side:
+    N and g2..g4 of both modes to 1e-6 relative against QuTiP's direct solve (a different
+    method and basis), wherever QuTiP's own absolute error (~1e-14) is below 1e-8 of the moment."""
+    import qutip
+    from reference import qutip_model
+
+    cutoff = 5
+    points = [np.array(column) for column in zip(*(row[1:] for row in HARD_REGIMES), strict=True)]
+    points.append(np.ones(len(HARD_REGIMES)))
+    paths: dict[str, int] = {}
+    P = native.steady_state_populations(*points, cutoff=cutoff, paths=paths)
+    assert paths["krylov"] + paths["sparse_lu"] >= 5  # the regimes the sweeps give up on
+    ours = correlations(P, resolution=0.0)
+    checked = 0
+    for k, (name, *_) in enumerate(HARD_REGIMES):
+        H, c_ops, a1, a2 = qutip_model(*(p[k] for p in points), cutoff)
+        rho = qutip.steadystate(H, c_ops, method="direct")
+        for mode, a in (("cw", a1), ("ccw", a2)):
+            N = qutip.expect(a.dag() * a, rho)
+            assert ours[f"N_{mode}"][k] == pytest.approx(N, rel=1e-6), (name, mode)
+            for order in (2, 3, 4):
+                moment = qutip.expect(a.dag() ** order * a**order, rho)
+                if moment > 1e-6:
+                    assert ours[f"g{order}_{mode}"][k] == pytest.approx(moment / N**order, rel=1e-6), (
+                        name,
+                        mode,
+                        order,
+                    )
+                    checked += 1
+    assert checked >= 30
+
+
+@pytest.mark.slow
+def test_strong_drive_and_bistable_side_at_cutoff_9_against_qutip():
+    import qutip
+    from reference import qutip_model
+
+    cutoff = 9
+    rows = [HARD_REGIMES[0], HARD_REGIMES[-1]]
+    points = [np.array(column) for column in zip(*(row[1:] for row in rows), strict=True)] + [np.ones(2)]
+    ours = correlations(native.steady_state_populations(*points, cutoff=cutoff), resolution=0.0)
+    for k, (name, *_) in enumerate(rows):
+        H, c_ops, a1, _ = qutip_model(*(p[k] for p in points), cutoff)
+        rho = qutip.steadystate(H, c_ops, method="direct")
+        N = qutip.expect(a1.dag() * a1, rho)
+        assert ours["N_cw"][k] == pytest.approx(N, rel=1e-6), name
+        for order in (2, 3, 4):
+            g = qutip.expect(a1.dag() ** order * a1**order, rho) / N**order
+            assert ours[f"g{order}_cw"][k] == pytest.approx(g, rel=1e-6), (name, order)
+
+
 # --------------------------------------------------------------------------- solver options
 
 
@@ -190,3 +254,27 @@ def test_solver_options_default_and_check_the_tolerance():
             native.solver_options(bad)
     with pytest.raises(TypeError, match="tolerance must be a number"):
         native.solver_options("tight")
+
+
+def test_the_lu_last_resort_refuses_to_start_when_its_memory_does_not_fit(monkeypatch):
+    points = random_points(2, seed=7)
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # no level sweeps
+    monkeypatch.setattr(native, "MAX_RESTARTS", 0)  # no GMRES: every point goes to the LU
+    monkeypatch.setattr(native, "available_memory", lambda: native.memory_estimate(3)["sparse_lu"] / 2)
+    with pytest.raises(MemoryError, match=r"did not converge .* sparse LU at cutoff 3, needs about .* available"):
+        native.steady_state_populations(*points, cutoff=3, threads=1)
+
+
+def test_memory_estimate_grows_with_the_cutoff_and_covers_a_measured_run():
+    import tracemalloc
+
+    sizes = [native.memory_estimate(c)["minimum"] for c in (4, 8, 12, 16, 20)]
+    assert all(a < b for a, b in zip(sizes, sizes[1:], strict=False))
+    points = random_points(3, seed=2)
+    tracemalloc.start()
+    native.steady_state_populations(*points, cutoff=8, threads=1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # fixed operators (cached, may predate the trace) + the three points in flight
+    estimate = native.memory_estimate(8)
+    assert peak < estimate["fixed"] + 3 * estimate["per_point"], (peak, estimate)

@@ -219,8 +219,31 @@ def test_auto_cutoff_refuses_an_unsettled_model(monkeypatch):
 
     monkeypatch.setattr(solve_module, "AUTO_CUTOFFS", (4, 6))
     inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=0.01, xi=1.0, gamma=0.5)  # N ~ 16
-    with pytest.raises(ValueError, match="give cutoff explicitly"):
+    with pytest.raises(ValueError, match="ceiling 6 .*give a larger cutoff explicitly"):
         pyspb.solve(inputs, cutoff="auto")
+
+
+def test_a_cutoff_that_cannot_fit_in_memory_fails_at_once_with_the_memory_it_needs():
+    """Cutoff 200 (d^2 = 1.6e9 elements per point) used to die in a NumPy allocation."""
+    with pytest.raises(MemoryError, match=r"cutoff 200 needs about [0-9.]+ GiB .* available"):
+        pyspb.solve(pyspb.Device().rates(), cutoff=200)
+
+
+def test_auto_cutoff_stops_where_the_next_cutoff_would_not_fit(monkeypatch):
+    from pyspb.backends import native
+
+    fits_up_to_6 = native.memory_estimate(7)["minimum"]
+    monkeypatch.setattr(native, "available_memory", lambda: fits_up_to_6)
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=0.01, xi=1.0, gamma=0.5)  # N ~ 16
+    with pytest.raises(MemoryError, match="stopped before cutoff 8.*cutoff 8 needs about"):
+        pyspb.solve(inputs, cutoff="auto", progress=False)
+
+
+def test_auto_cutoff_shows_which_cutoff_it_tries(capsys):
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.2, J_im=0.0, chi=0.3, xi=0.1, gamma=0.5)
+    pyspb.solve(inputs, cutoff="auto", progress=True)
+    err = capsys.readouterr().err
+    assert "cutoff='auto'" in err and "trying cutoff 4" in err
 
 
 def test_unresolved_ccw_correlations_at_the_paper_tip_point_are_nan_with_a_reason():
@@ -355,3 +378,11 @@ def test_a_dim_of_size_zero_gives_an_empty_result(lazy):
     out = pyspb.solve(inputs.chunk() if lazy else inputs, cutoff=3).compute()
     assert dict(out.g2_cw.sizes) == {"phi": 0, "r": 2} or dict(out.g2_cw.sizes) == {"r": 2, "phi": 0}
     assert out.N_cw.size == 0
+
+
+def test_the_attrs_count_the_points_each_solver_finished():
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.6, J_im=0.2, chi=2.0, xi=np.array([0.05, 0.1, 3.0]), gamma=1.0)
+    with pytest.warns(pyspb.TruncationWarning):  # xi = 3 gamma truncates at cutoff 4 (same counts)
+        out = pyspb.solve(inputs, cutoff=4)
+    counts = [out.attrs[f"points_{path}"] for path in ("level_sweeps", "krylov", "sparse_lu")]
+    assert sum(counts) == 3 and counts[0] >= 2 and counts[1] >= 1  # xi = 3 gamma: beyond the sweeps

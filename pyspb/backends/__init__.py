@@ -3,7 +3,9 @@
 A backend is a module that provides what :class:`Backend` declares:
 
 * ``NAME``: its name; ``METHOD``: one line on how it solves (recorded in the attrs);
-  ``MAIN_THREAD_ONLY``: whether it may only run in Python's main thread;
+  ``MAIN_THREAD_ONLY``: whether it may only run in Python's main thread; ``PATHS``: its
+  solvers, if it counts the points each finished;
+* ``check_memory(cutoff)``: a MemoryError before any work if the cutoff cannot fit;
 * ``solver_options(tolerance) -> dict``: the backend checks the options it is given (and
   says which it ignores) and returns the keyword arguments of its solvers;
 * ``steady_state_populations(Delta, J, chi, xi, gamma, *, cutoff, **options) -> P`` with
@@ -43,6 +45,13 @@ class Backend(Protocol):
     #: True if it may only be called from Python's main thread (then dask blocks are
     #: computed in the calling thread, never in worker threads)
     MAIN_THREAD_ONLY: bool
+    #: names of its solvers, if it has several: ``steady_state_populations`` then takes a
+    #: ``paths`` dict and counts in it the points each finished (recorded as ``points_<path>``)
+    PATHS: tuple[str, ...]
+
+    def check_memory(self, cutoff: int) -> None:
+        """Raise a MemoryError naming ``cutoff`` and the memory it needs if it cannot fit (before any work)."""
+        ...
 
     def solver_options(self, tolerance: float | None = None) -> dict[str, Any]:
         """Keyword arguments of :meth:`steady_state_populations` for the options asked.

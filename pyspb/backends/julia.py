@@ -73,11 +73,13 @@ from .julia_setup import (
     packages_installed,
     ready,
 )
+from .memory import available_memory
 
 __all__ = [
     "NAME",
     "PROJECT_ENV",
     "available_memory",
+    "check_memory",
     "concurrent_factorisations",
     "executable_present",
     "factorisation_memory",
@@ -96,6 +98,8 @@ NAME = "julia"
 METHOD = "sparse LU (UMFPACK) of the vacuum-fixed Liouvillian built with QuantumOptics.jl"
 #: juliacall must be called from Python's main thread (PythonCall.jl issue #578)
 MAIN_THREAD_ONLY = True
+#: one solver (sparse LU) for every point: no counts per path
+PATHS: tuple[str, ...] = ()
 
 # --- loading the Julia package ---------------------------------------------------------
 
@@ -228,39 +232,6 @@ def factorisation_memory(cutoff: int) -> float:
     return FACTORISATION_MARGIN * math.exp(y) + buffers
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to this process now, or None if unknown.
-
-    Linux: ``MemAvailable`` of /proc/meminfo, lowered to the room left under a cgroup limit
-    (v2 ``memory.max`` less ``memory.current``, or v1 ``memory.limit_in_bytes`` less
-    ``memory.usage_in_bytes``).  Elsewhere half the physical memory (``os.sysconf``).
-    """
-    found: list[int] = []
-    try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    for limit, usage in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-    ):
-        try:
-            with open(limit) as a, open(usage) as b:
-                room = int(a.read().strip()) - int(b.read().strip())
-        except (OSError, ValueError):  # absent, or "max" (no limit)
-            continue
-        found.append(max(room, 0))
-    if found:
-        return min(found)
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
 def concurrent_factorisations(cutoff: int, threads: int, available: int | None) -> int:
     """How many points Julia may factorise at once: its threads, bounded by memory.
 
@@ -281,6 +252,14 @@ def concurrent_factorisations(cutoff: int, threads: int, available: int | None) 
             "the full Liouvillian."
         )
     return max(1, min(threads, int(MEMORY_SHARE * available // need)))
+
+
+def check_memory(cutoff: int) -> None:
+    """Raise a MemoryError (before any work) if one factorisation at ``cutoff`` cannot fit.
+
+    See :func:`concurrent_factorisations`; nothing here starts Julia.
+    """
+    concurrent_factorisations(cutoff, 1, available_memory())
 
 
 def _ntasks(module, cutoff: int) -> int:

@@ -47,15 +47,16 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as spla
 from scipy.linalg.lapack import ztrsyl as trsyl
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..model import ExcitationBasis, coupling_phase, excitation_basis, liouvillian, mode_operators
-from . import gauss_seidel
+from . import gauss_seidel, memory
 
 NAME = "native"
 #: what solves the steady states (recorded in the results' attrs)
@@ -68,8 +69,9 @@ MAIN_THREAD_ONLY = False
 
 #: relative residual at which the graded GMRES stops
 DEFAULT_TOLERANCE = 1e-12
-#: Krylov subspace size before a restart
-RESTART = 20
+#: Krylov subspace size before a restart (40: the Kerr bistable side converges in ~20 % less
+#: time than with 20, measured at cutoff 7)
+RESTART = 40
 #: restarts of one GMRES call before the point is handed to the sparse LU
 MAX_RESTARTS = 5
 #: weight refinements (passes) at most
@@ -82,6 +84,77 @@ SWEEP_BATCH = 1024
 BATCH_BYTES = 256 * 2**20
 #: smallest weight used for an excitation level
 WEIGHT_FLOOR = 1e-120
+#: the solvers a point can take, in the order they are tried (keys of the ``paths`` counts)
+PATHS = ("level_sweeps", "krylov", "sparse_lu")
+
+
+#: measured peak of SciPy's sparse LU (COLAMD) of the vacuum-fixed Liouvillian, bytes, and
+#: the power of d^2 it grows with (cutoff 5: 5 MB, 7: 45 MB, 10: 477 MB)
+LU_BYTES_CUTOFF_10 = 480e6
+LU_GROWTH = 1.9
+
+
+def level_sizes(cutoff: int) -> np.ndarray:
+    """Basis vectors with K photons in total, K = 0 .. 2 cutoff."""
+    K = np.arange(2 * cutoff + 1)
+    return np.minimum(K + 1, 2 * cutoff + 1 - K)
+
+
+def memory_estimate(cutoff: int) -> dict[str, float]:
+    """Working memory of the native engine at one cutoff, in bytes (estimates, from the array sizes).
+
+    Returns
+    -------
+    dict
+        ``fixed``: operators built once per cutoff (block sweeps' jump matrices, level
+        operators, excitation basis); ``per_point``: one point in the level sweeps and in the
+        graded Krylov solver (Krylov vectors, eigenvectors of H_eff), the larger of the two;
+        ``sparse_lu``: one point through the sparse-LU last resort (fill-in of the factors,
+        extrapolated from measurements at cutoffs 5-10); ``minimum``: fixed plus one point.
+    """
+    d = (cutoff + 1) ** 2
+    N = float(d) ** 2
+    s = level_sizes(cutoff).astype(float)
+    # block sweeps: a dense jump matrix for every pair of blocks (K + 1, K' + 1) -> (K, K'), K <= K'
+    pair = s[:-1] * s[1:]
+    jumps = 8.0 * np.sum(np.triu(np.outer(pair, pair)))
+    # level operators (few points): sparse kron(A, A) of both modes and the drive commutator
+    nnz_A = np.sum(s[:-1] * s[1:])
+    level_ops = 2 * 12.0 * nnz_A**2 + 4 * 12.0 * N * (2 * cutoff + 2)
+    if cutoff > gauss_seidel.LEVEL_SWEEP_MAX_CUTOFF:
+        level_ops = 0.0  # not built: every batch uses the block sweeps
+    basis = 3 * 16.0 * d * (2 * cutoff + 1) + 8.0 * d * d
+    fixed = jumps + level_ops + basis
+    sweeps = 16.0 * N * 2
+    krylov = 16.0 * N * (RESTART + 20)
+    per_point = max(sweeps, krylov)
+    lu = LU_BYTES_CUTOFF_10 * (N / 121.0**2) ** LU_GROWTH
+    return {"fixed": fixed, "per_point": per_point, "sparse_lu": lu, "minimum": fixed + per_point}
+
+
+def available_memory() -> float:
+    """Bytes of memory available now (:func:`pyspb.backends.memory.available_memory`; inf where unknown)."""
+    found = memory.available_memory()
+    return float("inf") if found is None else float(found)
+
+
+def check_memory(cutoff: int) -> None:
+    """Raise a MemoryError naming the cutoff and the memory it needs if it cannot fit.
+
+    Checked before any work, so that a too large cutoff fails at once with a clear message
+    instead of a NumPy allocation error minutes later.
+    """
+    need, have = memory_estimate(cutoff)["minimum"], available_memory()
+    if need > have:
+        raise MemoryError(
+            f"cutoff {cutoff} needs about {_gib(need)} of memory for the native engine "
+            f"(d^2 = {(cutoff + 1) ** 4} density-matrix elements per point), but {_gib(have)} is available: "
+            "choose a smaller cutoff, or check truncation_error at the largest cutoff that fits"
+        )
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
 
 
 def version_info() -> dict:
@@ -119,7 +192,16 @@ def solver_options(tolerance: float | None = None) -> dict:
 
 
 def steady_state_populations(
-    Delta, J, chi, xi, gamma, *, cutoff: int, tolerance: float = DEFAULT_TOLERANCE, threads: int | None = None
+    Delta,
+    J,
+    chi,
+    xi,
+    gamma,
+    *,
+    cutoff: int,
+    tolerance: float = DEFAULT_TOLERANCE,
+    threads: int | None = None,
+    paths: dict[str, int] | None = None,
 ) -> np.ndarray:
     """Joint photon-number probabilities of the steady state.
 
@@ -137,6 +219,9 @@ def steady_state_populations(
         system.
     threads : int, optional
         Workers run side by side (default: one per core).
+    paths : dict, optional
+        If given, the number of points each solver finished is added to it under
+        :data:`PATHS` (level sweeps, graded Krylov, sparse LU).
 
     Returns
     -------
@@ -159,7 +244,9 @@ def steady_state_populations(
             P[:, fock] = np.einsum("ik,nkl,il->ni", V_K, rho_hat[:, own, own], V_K).real
         return P.reshape(-1, cutoff + 1, cutoff + 1)
 
-    return steady_state_excitation_basis(Delta, J, chi, xi, gamma, basis, tolerance, threads, reduce=fock_populations)
+    return steady_state_excitation_basis(
+        Delta, J, chi, xi, gamma, basis, tolerance, threads, reduce=fock_populations, paths=paths
+    )
 
 
 def steady_state_density_matrices(
@@ -224,6 +311,10 @@ class _GradedSystem:
         self.H = H
         omega, self.W = np.linalg.eig(H)
         self.W_inv = np.linalg.inv(self.W)
+        # conjugate transposes, contiguous, made once (every GMRES iteration multiplies by them)
+        self.H_dagger, self.W_dagger, self.W_inv_dagger = (
+            np.ascontiguousarray(np.conj(np.swapaxes(M, 1, 2))) for M in (self.H, self.W, self.W_inv)
+        )
         self.denominator = -1j * (omega[:, :, None] - np.conj(omega)[:, None, :])
         # Where H_eff is close to defective (e.g. chi = 0, where its eigenvalues are
         # degenerate and its eigenvectors nearly parallel) the eigenvector basis is useless;
@@ -255,13 +346,13 @@ class _GradedSystem:
 
     def no_jump(self, x: np.ndarray) -> np.ndarray:
         """Graded ``S x = -i (H x - x H^dagger)`` (dense batched products with H_eff)."""
-        return -1j * (self.H @ x - x @ np.conj(np.swapaxes(self.H, 1, 2)))
+        return -1j * (self.H @ x - x @ self.H_dagger)
 
     def no_jump_inverse(self, y: np.ndarray) -> np.ndarray:
         """Graded ``S^-1 y`` through the eigen-decomposition (or Schur form) of H_eff."""
-        W, W_inv = self.W, self.W_inv
-        z = (W_inv @ y @ np.conj(np.swapaxes(W_inv, 1, 2))) / self.denominator
-        x = W @ z @ np.conj(np.swapaxes(W, 1, 2))
+        z = self.W_inv @ y @ self.W_inv_dagger
+        z /= self.denominator
+        x = self.W @ z @ self.W_dagger
         for k, (T, Z) in self.schur.items():
             # S x = y  <=>  T x' - x' T^H = i Z^H y Z  with  x = Z x' Z^H
             c = 1j * (np.conj(Z.T) @ y[k] @ Z)
@@ -277,7 +368,8 @@ class _GradedSystem:
         a tolerance on the Liouvillian's own residual.
 
         ``L`` is applied explicitly (not as ``1 + J S^-1``), so GMRES minimises the true
-        residual even where the eigen-decomposition of H_eff is ill-conditioned.
+        residual even where the eigen-decomposition of H_eff is ill-conditioned (measured: the
+        shortcut costs accuracy at chi ~ 500 gamma, where energies ~1e4 gamma cancel in S x).
         """
         x = self.no_jump_inverse(z)
         out = self.no_jump(x) + self.jumps(x)
@@ -313,6 +405,9 @@ class _GradedSystem:
             "H",
             "W",
             "W_inv",
+            "H_dagger",
+            "W_dagger",
+            "W_inv_dagger",
             "denominator",
             "vacuum_row",
         ):
@@ -339,20 +434,22 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
     for _ in range(max_restarts):
         beta = np.linalg.norm(r, axis=1)
         n = active.size
-        basis = [r / beta[:, None]]
+        # the Krylov vectors of every point, preallocated: Gram-Schmidt works on views of it
+        basis = np.empty((n, restart + 1, r.shape[1]), dtype=complex)
+        basis[:, 0] = r / beta[:, None]
         hessenberg = np.zeros((n, restart + 1, restart), dtype=complex)
         rhs = np.zeros((n, restart + 1), dtype=complex)
         rhs[:, 0] = beta
         for j in range(restart):
-            w = operator(basis[j].reshape((n,) + shape[1:]), active).reshape(n, -1)
-            V = np.stack(basis, axis=1)
+            w = operator(basis[:, j].reshape((n,) + shape[1:]), active).reshape(n, -1)
+            V = basis[:, : j + 1]
             for _ in range(2):  # classical Gram-Schmidt, twice
-                h = np.matmul(np.conj(V), w[:, :, None])[:, :, 0]
-                w = w - np.matmul(np.swapaxes(V, 1, 2), h[:, :, None])[:, :, 0]
+                h = np.conj(np.matmul(np.conj(w)[:, None, :], np.swapaxes(V, 1, 2))[:, 0])
+                w = w - np.matmul(h[:, None, :], V)[:, 0]
                 hessenberg[:, : j + 1, j] += h
             h_next = np.linalg.norm(w, axis=1)
             hessenberg[:, j + 1, j] = h_next
-            basis.append(w / np.where(h_next > 0, h_next, 1.0)[:, None])
+            basis[:, j + 1] = w / np.where(h_next > 0, h_next, 1.0)[:, None]
             H = hessenberg[:, : j + 2, : j + 1]
             Q, R = np.linalg.qr(H, mode="reduced")
             # a happy breakdown leaves a zero pivot: its component of y is zero anyway
@@ -362,7 +459,7 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
             estimate = np.linalg.norm(rhs[:, : j + 2] - np.matmul(H, y[:, :, None])[:, :, 0], axis=1)
             if np.all(estimate <= tolerance * b_norm[active]):
                 break
-        x[active] += np.matmul(np.swapaxes(np.stack(basis[: y.shape[1]], axis=1), 1, 2), y[:, :, None])[:, :, 0]
+        x[active] += np.matmul(y[:, None, :], basis[:, : y.shape[1]])[:, 0]
         r = b[active] - operator(x[active].reshape((n,) + shape[1:]), active).reshape(n, -1)
         residual[active] = np.linalg.norm(r, axis=1) / b_norm[active]
         keep = residual[active] > tolerance
@@ -399,8 +496,13 @@ def _level_populations(rho: np.ndarray, K: np.ndarray, levels: int) -> np.ndarra
     return P
 
 
-def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: float) -> np.ndarray:
-    """Trace-1 steady states of one batch in the excitation basis, shape (npts, d, d)."""
+def _solve_batch(
+    Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: float, lu_points: list | None = None
+) -> np.ndarray:
+    """Trace-1 steady states of one batch in the excitation basis, shape (npts, d, d).
+
+    The positions (in the batch) of points solved by the sparse LU are appended to ``lu_points``.
+    """
     npts, d = Delta.size, basis.dim
     levels = basis.K.max() + 1
     rho = np.zeros((npts, d, d), dtype=complex)
@@ -455,6 +557,8 @@ def _solve_batch(Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: fl
         for k in np.flatnonzero(~converged & ~retry):
             i = todo[k]
             rho[i] = _sparse_lu_point(Delta[i], J[i], chi[i], xi[i], gamma[i], basis)
+            if lu_points is not None:
+                lu_points.append(int(i))
         ratios[todo] = new_ratios
         todo = todo[(converged & unresolved) | retry]
     trace = np.einsum("nkk->n", rho).real
@@ -471,6 +575,7 @@ def steady_state_excitation_basis(
     tolerance: float = DEFAULT_TOLERANCE,
     threads: int | None = None,
     reduce: Callable[[np.ndarray], np.ndarray] | None = None,
+    paths: dict[str, int] | None = None,
 ) -> np.ndarray:
     """Steady states in the excitation basis, trace 1, shape (npts, d, d).
 
@@ -485,6 +590,7 @@ def steady_state_excitation_basis(
     d, npts = basis.dim, Delta.size
     workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
     results: dict[str, np.ndarray] = {}
+    counts = dict.fromkeys(PATHS, 0)
     lock = threading.Lock()
 
     def deliver(index: np.ndarray, states: np.ndarray) -> None:
@@ -513,9 +619,10 @@ def steady_state_excitation_basis(
                     left.append(part[where[~converged]])
 
     # small matrices: one BLAS thread per worker, workers side by side (BLAS releases the GIL)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         _run(sweep, sweep_parts, sweepers)
         rest = np.sort(np.concatenate(left))
+        counts["level_sweeps"] += npts - rest.size
         batch = max(1, int(BATCH_BYTES // (16 * d * d * (RESTART + 12))))
         # two batches per worker keep both cores busy to the end; small matrices want big
         # batches, or Python overhead dominates
@@ -524,13 +631,26 @@ def steady_state_excitation_basis(
         parts = [rest[start : start + batch] for start in range(0, rest.size, batch)]
 
         def krylov(part: np.ndarray) -> None:
-            states = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance)
+            lu_points: list[int] = []
+            states = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance, lu_points)
             deliver(part, states)
+            with lock:
+                counts["sparse_lu"] += len(lu_points)
+                counts["krylov"] += part.size - len(lu_points)
 
         _run(krylov, parts, workers)
     if "out" not in results:  # no points
         deliver(np.zeros(0, dtype=int), np.zeros((0, d, d), dtype=complex))
+    if paths is not None:
+        for key, value in counts.items():
+            paths[key] = paths.get(key, 0) + value
     return results["out"]
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries loaded (found once: the search costs ~10 ms, a call on one point less)."""
+    return ThreadpoolController()
 
 
 def _run(task: Callable[[np.ndarray], None], parts: list[np.ndarray], workers: int) -> None:
@@ -548,6 +668,13 @@ def _sparse_lu_point(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np.nda
 
     Returns the unnormalised state in the excitation basis.
     """
+    need, have = memory_estimate(basis.cutoff)["sparse_lu"], available_memory()
+    if need > have:
+        raise MemoryError(
+            f"the point Delta={Delta:g}, J={J:g}, chi={chi:g}, xi={xi:g} (units of gamma) did not converge in the "
+            f"level sweeps or the graded Krylov solver, and their last resort, a sparse LU at cutoff {basis.cutoff}, "
+            f"needs about {_gib(need)} of memory ({_gib(have)} available): use a smaller cutoff for such points"
+        )
     L = liouvillian(Delta, J, chi, xi, gamma, basis.cutoff)
     d = basis.dim
     A = L[1:, 1:].tocsc()
