@@ -12,8 +12,21 @@ from .device import Device
 from .grid import rate_grid
 from .io import load, save
 from .solve import solve
+from .spectrum import spectrum
 
-__all__ = ["__version__", "Device", "analytic", "g2_tau", "load", "paper", "plot", "rate_grid", "save", "solve"]
+__all__ = [
+    "__version__",
+    "Device",
+    "analytic",
+    "g2_tau",
+    "load",
+    "paper",
+    "plot",
+    "rate_grid",
+    "save",
+    "solve",
+    "spectrum",
+]
 
 
 def __getattr__(name: str):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RESOLUTION", "factorial_moments", "correlations", "truncation_error"]
+__all__ = ["RESOLUTION", "factorial_moments", "correlations", "cross_correlation", "truncation_error"]
 
 #: relative resolution of a factorial moment of one mode.  The steady-state solvers give
 #: every population to ~1e-16 of the total population of its photon-number level
@@ -56,8 +56,8 @@ def correlations(P: np.ndarray, resolution: float = RESOLUTION) -> dict[str, np.
     Returns
     -------
     dict
-        ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw`` as arrays of shape
-        (npts,).  g^(n) is NaN where the mode is empty (N below ``resolution`` times the
+        ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw`` and the cross correlation
+        ``g2_cross`` (:func:`cross_correlation`) as arrays of shape (npts,).  g^(n) is NaN where the mode is empty (N below ``resolution`` times the
         total photon number: 0/0), where <a^dagger^n a^n> of the mode is below
         ``resolution`` times the n-th factorial moment of the total photon number (not
         resolved by the solver), and where ``n > cutoff`` (the truncated model cannot hold n
@@ -80,7 +80,26 @@ def correlations(P: np.ndarray, resolution: float = RESOLUTION) -> dict[str, np.
             if order > cutoff:
                 g[:] = np.nan
             out[f"g{order}_{mode}"] = g
+    out["g2_cross"] = cross_correlation(P, out["N_cw"], out["N_ccw"], total, resolution)
     return out
+
+
+def cross_correlation(
+    P: np.ndarray, N_cw: np.ndarray, N_ccw: np.ndarray, total: np.ndarray, resolution: float = RESOLUTION
+) -> np.ndarray:
+    """Zero-delay cw-ccw cross correlation ``<n_cw n_ccw> / (N_cw N_ccw)``, shape (npts,).
+
+    NaN where either mode is empty (0/0) or where ``2 <n_cw n_ccw>`` is below ``resolution``
+    times the second factorial moment of the total photon number (``total[:, 1]``, of which
+    it is a part): not resolved.
+    """
+    levels = np.arange(P.shape[-1], dtype=float)
+    joint = np.einsum("nab,a,b->n", P, levels, levels)
+    empty = (N_cw <= resolution * total[:, 0]) | (N_ccw <= resolution * total[:, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = joint / (N_cw * N_ccw)
+    g[empty | (2 * joint < resolution * total[:, 1])] = np.nan
+    return g
 
 
 def truncation_error(P: np.ndarray) -> np.ndarray:

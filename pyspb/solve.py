@@ -20,7 +20,7 @@ __all__ = ["solve", "check_cutoff"]
 #: points sent to a backend at a time (progress is reported per chunk)
 DEFAULT_CHUNK = 2048
 
-OBSERVABLES = ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "g4_ccw")
+OBSERVABLES = ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "g4_ccw", "g2_cross")
 
 
 def check_cutoff(cutoff) -> int:
@@ -92,8 +92,8 @@ def solve(
     Returns
     -------
     xarray.Dataset
-        ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw, truncation_error``
-        (and ``P``) over the inputs' dims and coords, with ``units``/``long_name`` attrs
+        ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw``, the zero-delay cross
+        correlation ``g2_cross = <n_cw n_ccw> / (N_cw N_ccw)``, ``truncation_error`` (and ``P``) over the inputs' dims and coords, with ``units``/``long_name`` attrs
         and provenance attrs (pyspb version, backend, cutoff, tolerance).
     """
     if isinstance(cutoff, str) and cutoff == "auto":
@@ -230,6 +230,11 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict) -> xr.Dataset:
             if order > cutoff:
                 notes.append(f"NaN everywhere: cutoff {cutoff} < {order} cannot hold {order} photons")
             out[f"g{order}_{mode}"].attrs["comment"] = "; ".join(notes)
+    out["g2_cross"].attrs["comment"] = (
+        f"<n_cw n_ccw> / (N_cw N_ccw); NaN where either mode is empty (N below {RESOLUTION:g} of the total "
+        f"photon number: 0/0) or 2 <n_cw n_ccw> is below {RESOLUTION:g} of <n (n - 1)> of the total photon "
+        "number (not resolved)"
+    )
     out["truncation_error"].attrs["comment"] = "raise cutoff if this is not negligible against the populations you need"
     if with_P:
         out["P"] = P

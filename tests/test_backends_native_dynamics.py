@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from pyspb.backends import native_dynamics
 from pyspb.backends.native import steady_state_density_matrices
@@ -24,7 +25,8 @@ def dense_reference(point, tau, cutoff):
     L = liouvillian(Delta, J, chi, xi, gamma, cutoff).toarray()
     rho = steady_state_density_matrices([Delta], [J], [chi], [xi], [gamma], cutoff=cutoff)[0]
     a1, a2 = (a.toarray() for a in mode_operators(cutoff))
-    step = scipy.linalg.expm(L * (tau[1] - tau[0]))
+    with threadpool_limits(limits=1):  # small matrices: threads only fight over a loaded machine
+        step = scipy.linalg.expm(L * (tau[1] - tau[0]))
     out = {}
     for name, a, b in (("G_cw_cw", a1, a1), ("G_cw_ccw", a1, a2), ("G_ccw_ccw", a2, a2)):
         x = (a @ rho @ a.conj().T).ravel()
