@@ -93,8 +93,9 @@ def solve(
     -------
     xarray.Dataset
         ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw``, the zero-delay cross
-        correlation ``g2_cross = <n_cw n_ccw> / (N_cw N_ccw)``, ``truncation_error`` (and ``P``) over the inputs' dims and coords, with ``units``/``long_name`` attrs
-        and provenance attrs (pyspb version, backend, cutoff, tolerance).
+        correlation ``g2_cross = <n_cw n_ccw> / (N_cw N_ccw)``, ``truncation_error`` (and
+        ``P``) over the inputs' dims and coords, with ``units``/``long_name`` attrs and
+        provenance attrs (pyspb version, backend, cutoff, tolerance).
     """
     if isinstance(cutoff, str) and cutoff == "auto":
         return _solve_auto(inputs, backend, P=P, tolerance=tolerance, chunk_size=chunk_size, progress=progress)

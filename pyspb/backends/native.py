@@ -53,7 +53,7 @@ import scipy.sparse.linalg as spla
 from scipy.linalg.lapack import ztrsyl as trsyl
 from threadpoolctl import threadpool_limits
 
-from ..model import ExcitationBasis, coupling_phase, excitation_basis, liouvillian, mode_operators
+from ..model import ExcitationBasis, coupling_phase, excitation_basis, liouvillian
 from . import gauss_seidel
 
 NAME = "native"
