@@ -58,10 +58,10 @@ def correlations(P: np.ndarray, resolution: float = RESOLUTION) -> dict[str, np.
     dict
         ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw`` and the cross correlation
         ``g2_cross`` (:func:`cross_correlation`) as arrays of shape (npts,).  g^(n) is NaN
-        where the mode is empty (N below ``resolution`` times the total photon number: 0/0), where <a^dagger^n a^n> of the mode is below
-        ``resolution`` times the n-th factorial moment of the total photon number (not
-        resolved by the solver), and where ``n > cutoff`` (the truncated model cannot hold n
-        photons in one mode).
+        where the mode is empty (N below ``resolution`` times the total photon number: 0/0),
+        where <a^dagger^n a^n> of the mode is below ``resolution`` times the n-th factorial
+        moment of the total photon number (not resolved by the solver), and where
+        ``n > cutoff`` (the truncated model cannot hold n photons in one mode).
     """
     cutoff = P.shape[-1] - 1
     marginals = {"cw": P.sum(axis=2), "ccw": P.sum(axis=1)}
