@@ -192,7 +192,8 @@ def _propagate_batch(Delta, J, chi, xi, gamma, tau: np.ndarray, cutoff: int, tol
 
     out = {name: np.empty((npts, ntau)) for name in FUNCTIONS}
     out["N_cw"], out["N_ccw"] = photons(rho)
-    propagator = _Propagator(*(np.tile(v, 2) for v in (Delta, J, chi, xi, gamma)), c)
+    twice = [np.tile(v, 2) for v in (Delta, J, chi, xi, gamma)]
+    propagator = _Propagator(twice[0], twice[1], twice[2], twice[3], twice[4], c)
     rate = 2 * c * gamma + 2 * xi * np.sqrt(c) + 2 * c * np.abs(J)
     h_max = STEP / np.max(rate)
     u = start
