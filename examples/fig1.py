@@ -16,7 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # write files, open no window
 
-from pyspb import paper
+from pyspb import figures, paper
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     c = paper.fig1c(quick=args.quick)
 
     for name, ds in (("fig1b", b), ("fig1c", c)):
-        nc, png = paper.write_panel(name, ds, args.out)
+        nc, png = figures.write_panel(name, ds, args.out)
         print(f"wrote {nc} and {png}")
 
 

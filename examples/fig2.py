@@ -16,7 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from pyspb import paper
+from pyspb import figures, paper
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"phi = 0.27 um, chi/gamma = {ratio:g}: g2(0) = {float(point.g2_cw):.3g}, N_cw = {float(point.N_cw):.3g}")
 
     for name, ds in (("fig2a", a), ("fig2b", b)):
-        nc, png = paper.write_panel(name, ds, args.out)
+        nc, png = figures.write_panel(name, ds, args.out)
         print(f"wrote {nc} and {png}")
 
 

@@ -15,7 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from pyspb import paper
+from pyspb import figures, paper
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     d = paper.fig3d(quick=args.quick)
 
     for name, ds in (("fig3b", b), ("fig3c", c), ("fig3d", d)):
-        nc, png = paper.write_panel(name, ds, args.out)
+        nc, png = figures.write_panel(name, ds, args.out)
         print(f"wrote {nc} and {png}")
 
 

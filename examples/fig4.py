@@ -17,7 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from pyspb import paper
+from pyspb import figures, paper
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     print(b.R.to_pandas().T.round(4))
 
     for name, ds in (("fig4a", a), ("fig4b", b)):
-        nc, png = paper.write_panel(name, ds, args.out)
+        nc, png = figures.write_panel(name, ds, args.out)
         print(f"wrote {nc} and {png}")
 
 

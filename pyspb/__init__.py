@@ -11,13 +11,16 @@ from .correlations import g2_tau
 from .device import Device
 from .grid import rate_grid
 from .io import load, save
+from .observables import TruncationWarning
 from .solve import solve
 from .spectrum import spectrum
 
 __all__ = [
     "__version__",
     "Device",
+    "TruncationWarning",
     "analytic",
+    "figures",
     "g2_tau",
     "load",
     "paper",
@@ -30,9 +33,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # pyspb.plot imports matplotlib: loaded on first use, not by ``import pyspb``
-    if name == "plot":
+    # pyspb.plot and pyspb.figures import matplotlib: loaded on first use, not by ``import pyspb``
+    if name in ("plot", "figures"):
         import importlib
 
-        return importlib.import_module(".plot", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'pyspb' has no attribute {name!r}")

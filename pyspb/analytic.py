@@ -72,15 +72,37 @@ def efficiency(g2_device, g2_ideal):
 
     ``g2_ideal`` is g2(0) of the ideal cavity (J0 = 0, no tip) under the same chi, xi and
     Delta.  For the paper's Fig. 4(b), ``g2_device`` is the minimum of g2(0) over the tip
-    positions scanned for each J0 (see :mod:`pyspb.paper`).  Works on numbers, arrays and
-    DataArrays; NaN stays NaN.
+    positions scanned for each J0 (see :mod:`pyspb.paper`).
+
+    One rule for numbers, arrays and DataArrays (which may be mixed): R is NaN where
+    ``g2_ideal >= 1`` (the ideal cavity shows no antibunching to compare with: Eq. (8) is
+    undefined there, never a ZeroDivisionError or inf) and where an input is NaN; R is 0
+    where the device bunches (``g2_device > 1``) and may exceed 1 where the device is more
+    antibunched than the ideal cavity.
+
+    Returns
+    -------
+    float, ndarray or DataArray
+        A float for scalar inputs, an array for arrays, a DataArray named ``R`` (with
+        ``units``, ``long_name`` and a ``comment`` on the NaN rule) if either input is one.
+
+    Raises
+    ------
+    ValueError
+        If either g2 is negative anywhere (g2(0) of any state is >= 0).
     """
-    ratio = (1 - g2_device) / (1 - g2_ideal)
-    if isinstance(ratio, xr.DataArray):
-        out = ratio.clip(min=0).rename("R")
-        out.attrs = {}
+    for name, g2 in (("g2_device", g2_device), ("g2_ideal", g2_ideal)):
+        if bool(np.any(np.less(g2, 0))):
+            raise ValueError(f"{name} must be >= 0 (g2(0) of any state is), got negative values")
+    antibunched = np.less(g2_ideal, 1)  # where Eq. (8) is defined (NaN: False, and NaN anyway)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = np.maximum(np.divide(np.subtract(1, g2_device), np.subtract(1, g2_ideal)), 0.0)
+    if isinstance(R, xr.DataArray):
+        out = R.where(antibunched).rename("R")
+        out.attrs = {"comment": "NaN where g2_ideal >= 1 (no antibunching to compare with) or an input is NaN"}
         return annotate(out)
-    return np.where(np.isnan(ratio), np.nan, np.maximum(ratio, 0.0))
+    R = np.where(antibunched, R, np.nan)
+    return float(R) if R.ndim == 0 else R
 
 
 def cancellation_positions(device: Device | None = None, orders=(0, 1)) -> xr.Dataset:

@@ -105,7 +105,7 @@ def annotate(obj: Labelled) -> Labelled:
     """Set ``long_name`` and ``units`` from :data:`VARIABLES` on every known variable.
 
     Existing attributes are kept (they take precedence); the object is changed in place
-    and returned.
+    and returned.  String variables (labels such as ``case``) get no ``units`` (CF).
     """
     items: list[xr.DataArray | xr.Variable] = [obj] if isinstance(obj, xr.DataArray) else list(obj.variables.values())
     names = [obj.name] if isinstance(obj, xr.DataArray) else list(obj.variables)
@@ -113,5 +113,6 @@ def annotate(obj: Labelled) -> Labelled:
         if name in VARIABLES:
             long_name, units = VARIABLES[name]
             var.attrs.setdefault("long_name", long_name)
-            var.attrs.setdefault("units", units)
+            if var.dtype.kind not in "OSU":
+                var.attrs.setdefault("units", units)
     return obj

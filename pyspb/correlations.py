@@ -25,7 +25,7 @@ from .backends import get_backend
 from .grid import POINT_ORDER, flatten_inputs
 from .observables import RESOLUTION
 from .reporting import progress_bar, provenance
-from .solve import check_cutoff
+from .solve import check_cutoff, check_truncation
 
 __all__ = ["g2_tau", "check_delays"]
 
@@ -117,6 +117,7 @@ def g2_tau(
     tau = check_delays(tau)
     if np.any(flat["xi"] == 0):
         raise ValueError("g2(tau) is undefined (0/0) where xi = 0: the steady state is the vacuum")
+    check_truncation(inputs, cutoff, backend, "pyspb.g2_tau")  # warns as solve does (TruncationWarning)
     npts = flat["xi"].size
     values = {name: np.empty((npts, tau.size)) for name, *_ in CORRELATIONS}
     bar = progress_bar(npts, progress, f"pyspb.g2_tau ({engine.NAME}, cutoff {cutoff})", CHUNK)

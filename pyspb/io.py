@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ __all__ = ["save", "load"]
 
 #: attribute marking the two halves of a split complex variable
 COMPLEX_PART = "pyspb_complex_part"
+#: the global ``Conventions`` attribute of every file written (unless the Dataset has one)
+CONVENTIONS = "CF-1.10"
 
 
 def _split_complex(ds: xr.Dataset) -> xr.Dataset:
@@ -39,27 +42,68 @@ def _join_complex(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+def save(ds: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
     """Write ``ds`` to NetCDF (netCDF4 engine) without ever leaving a half-written file.
 
-    The data go to a temporary file in the same directory, which is then renamed over
-    ``path`` (atomic on POSIX); an interrupted write leaves any previous file intact.
+    The data go to a temporary file in the directory of the file written, which is then
+    renamed over it (atomic on POSIX); an interrupted write leaves any previous file intact.
+    If ``path`` is a symbolic link, the file it points to is replaced and the link kept.  The
+    file gets the mode of the file it replaces, or else the one the umask gives new files.
     Complex variables are split into ``<name>_re`` and ``<name>_im`` and joined again by
-    :func:`load`.
+    :func:`load`.  CF habits: a global ``Conventions`` attribute (:data:`CONVENTIONS`), no
+    ``_FillValue`` on coordinates.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset or xarray.DataArray
+        What to write; a DataArray must have a name (it is written as a Dataset of that one
+        variable, and :func:`load` returns that Dataset).
+    path : path-like
+        The file to write (its directory is created if needed).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as given.
     """
+    ds = _as_dataset(ds)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
+    target = Path(os.path.realpath(path))  # a symlink's target, so that the link stays a link
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    # created like any new file (mode 0o666 less the umask), unlike tempfile's 0o600
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        _split_complex(ds).to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
+        mode = stat.S_IMODE(os.stat(target if target.exists() else tmp).st_mode)
+        data = _split_complex(ds)
+        data.attrs.setdefault("Conventions", CONVENTIONS)
+        encoding = {name: {"_FillValue": None} for name in data.coords}
+        data.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
+def _as_dataset(ds) -> xr.Dataset:
+    if isinstance(ds, xr.DataArray):
+        if ds.name is None:
+            raise TypeError("pyspb.save needs a Dataset or a named DataArray: name it first, e.g. da.rename('g2_cw')")
+        return ds.to_dataset()
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"pyspb.save writes an xarray.Dataset or a named xarray.DataArray, got {type(ds).__name__}")
+    return ds
+
+
 def load(path: str | os.PathLike) -> xr.Dataset:
-    """Read a file written by :func:`save` into memory, complex variables joined again."""
-    return _join_complex(xr.load_dataset(path, engine="netcdf4"))
+    """Read a file written by :func:`save` into memory, complex variables joined again.
+
+    The ``Conventions`` attribute that :func:`save` adds is dropped again, so that
+    ``load(save(ds, path))`` is identical to ``ds``.
+    """
+    ds = _join_complex(xr.load_dataset(path, engine="netcdf4"))
+    if ds.attrs.get("Conventions") == CONVENTIONS:
+        del ds.attrs["Conventions"]
+    return ds

@@ -8,15 +8,69 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RESOLUTION", "factorial_moments", "correlations", "cross_correlation", "truncation_error"]
+__all__ = [
+    "DETUNING_SCALE",
+    "RESOLUTION",
+    "TRUNCATION_LIMIT",
+    "TRUNCATION_WARNING",
+    "TruncationWarning",
+    "correlations",
+    "cross_correlation",
+    "factorial_moments",
+    "resolution",
+    "truncation_error",
+]
 
 #: relative resolution of a factorial moment of one mode.  The steady-state solvers give
 #: every population to ~1e-16 of the total population of its photon-number level
 #: K = n_cw + n_ccw, so <a^dagger^n a^n> of one mode is known to ~1e-16 of the same moment
 #: of the total photon number.  Below RESOLUTION times that moment, g^(n) would carry a
 #: relative error above ~1e-6 (up to pure rounding noise): it is reported as NaN.  At order 1
-#: this makes a mode "empty" (N below RESOLUTION times the total): its g^(n) is 0/0.
+#: this makes a mode "empty" (N below RESOLUTION times the total): its N and g^(n) are NaN.
 RESOLUTION = 1e-10
+
+#: detuning (in units of gamma) above which the solvers' resolution degrades in proportion:
+#: the equations balance terms of size |Delta| rho to leave terms of size gamma rho, so
+#: rounding leaves an error of ~3e-17 |Delta| / gamma of the level's population (measured
+#: against the exact chi = 0 solution from |Delta| / gamma = 1e3 to 1e8).  See :func:`resolution`.
+DETUNING_SCALE = 10.0
+
+#: truncation error (population of the top Fock level) above which a RuntimeWarning
+#: (:class:`TruncationWarning`) is issued: N is then off by up to ~10x this (chi = 0 check)
+TRUNCATION_WARNING = 1e-6
+#: truncation error above which N and g^(n) are NaN: N is off by 5 % or more (chi = 0:
+#: coherent states truncated with 1e-2 in the top level lose 6-12 % of their photon number)
+TRUNCATION_LIMIT = 1e-2
+
+
+class TruncationWarning(RuntimeWarning):
+    """The cutoff is too small for some points: their results are those of the truncated model.
+
+    Raise ``cutoff`` (or use ``cutoff="auto"``).  Silence it with
+    ``warnings.simplefilter("ignore", pyspb.TruncationWarning)``.
+    """
+
+
+def resolution(Delta, gamma):
+    """Relative resolution of a mode's factorial moments at detuning ``Delta`` and loss ``gamma``.
+
+    ``RESOLUTION * max(1, |Delta| / (DETUNING_SCALE * gamma))``: at large detuning the solvers'
+    rounding error grows like ``|Delta| / gamma`` (see :data:`DETUNING_SCALE`), and a mode's
+    moment resolved to 1e-6 relative must be correspondingly larger against the total's.
+
+    Parameters
+    ----------
+    Delta, gamma : array_like
+        Detuning and loss rate per mode (same unit).
+
+    Returns
+    -------
+    ndarray or DataArray
+        The resolution per point (dimensionless), broadcast over both inputs.
+    """
+    # ufuncs only, so that DataArrays (dask-backed too) stay what they are
+    return RESOLUTION * np.maximum(1.0, np.abs(Delta) / np.multiply(DETUNING_SCALE, gamma))
+
 
 #: highest correlation order reported
 MAX_ORDER = 4
@@ -39,39 +93,42 @@ def _level_populations(P: np.ndarray) -> np.ndarray:
     K = np.add.outer(np.arange(levels), np.arange(levels)).ravel()
     to_level = np.zeros((levels * levels, 2 * levels - 1))
     to_level[np.arange(levels * levels), K] = 1.0
-    return P.reshape(P.shape[0], -1) @ to_level
+    return P.reshape(P.shape[0], levels * levels) @ to_level
 
 
-def correlations(P: np.ndarray, resolution: float = RESOLUTION) -> dict[str, np.ndarray]:
+def correlations(P: np.ndarray, resolution: float | np.ndarray = RESOLUTION) -> dict[str, np.ndarray]:
     """Mean photon numbers and g^(n)(0), n = 2..4, of both modes.
 
     Parameters
     ----------
     P : ndarray, shape (npts, cutoff + 1, cutoff + 1)
         Joint photon-number probabilities.
-    resolution : float
+    resolution : float or ndarray of shape (npts,)
         Relative resolution of a mode's factorial moment against the same moment of the total
-        photon number (:data:`RESOLUTION`, set by the solvers' accuracy); 0 for exact ``P``.
+        photon number (:data:`RESOLUTION`, or :func:`resolution` per point, set by the solvers'
+        accuracy); 0 for exact ``P``.
 
     Returns
     -------
     dict
         ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw`` and the cross correlation
-        ``g2_cross`` (:func:`cross_correlation`) as arrays of shape (npts,).  g^(n) is NaN
-        where the mode is empty (N below ``resolution`` times the total photon number: 0/0),
-        where <a^dagger^n a^n> of the mode is below ``resolution`` times the n-th factorial
-        moment of the total photon number (not resolved by the solver), and where
-        ``n > cutoff`` (the truncated model cannot hold n photons in one mode).
+        ``g2_cross`` (:func:`cross_correlation`) as arrays of shape (npts,).  N and g^(n)
+        are NaN where the mode is empty to the solver's precision (N below ``resolution``
+        times the total photon number: N is rounding noise, g^(n) 0/0), g^(n) also where
+        <a^dagger^n a^n> of the mode is below ``resolution`` times the n-th factorial moment
+        of the total photon number (not resolved by the solver), and where ``n > cutoff``
+        (the truncated model cannot hold n photons in one mode).
     """
     cutoff = P.shape[-1] - 1
     marginals = {"cw": P.sum(axis=2), "ccw": P.sum(axis=1)}
     moments = {mode: factorial_moments(m) for mode, m in marginals.items()}
     total = factorial_moments(_level_populations(P))
+    resolution = np.asarray(resolution, dtype=float)
     out = {}
     for mode, m in moments.items():
         N = m[:, 0]
-        out[f"N_{mode}"] = N
-        empty = N <= resolution * total[:, 0]
+        empty = N <= resolution * total[:, 0]  # includes N = 0 (no drive): g^(n) is 0/0
+        out[f"N_{mode}"] = np.where(N < resolution * total[:, 0], np.nan, N)
         safe_N = np.where(empty, 1.0, N)
         for order in range(2, MAX_ORDER + 1):
             g = m[:, order - 1] / safe_N**order

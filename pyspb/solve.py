@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -12,15 +13,27 @@ from .attributes import annotate
 from .backends import get_backend
 from .checkpoint import Checkpoint, fingerprint
 from .grid import POINT_ORDER, check_inputs, flatten_inputs, is_lazy
-from .observables import MAX_ORDER, RESOLUTION, correlations, truncation_error
+from .observables import (
+    DETUNING_SCALE,
+    MAX_ORDER,
+    RESOLUTION,
+    TRUNCATION_LIMIT,
+    TRUNCATION_WARNING,
+    TruncationWarning,
+    correlations,
+    resolution,
+    truncation_error,
+)
 from .reporting import progress_bar, provenance
 
-__all__ = ["solve", "check_cutoff"]
+__all__ = ["solve", "check_cutoff", "warn_if_truncated", "check_truncation"]
 
 #: points sent to a backend at a time (progress is reported per chunk)
 DEFAULT_CHUNK = 2048
 
 OBSERVABLES = ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "g4_ccw", "g2_cross")
+#: names under which model inputs may appear in a Dataset (recorded in the results)
+_INPUT_NAMES = ("Delta", "J", "J_re", "J_im", "chi", "xi", "gamma")
 
 
 def check_cutoff(cutoff) -> int:
@@ -72,7 +85,7 @@ def solve(
         Relative accuracy asked of the native engine per photon-number level (default
         :data:`pyspb.backends.native.DEFAULT_TOLERANCE`): the estimated remaining error of the
         level sweeps, or the graded residual of the Krylov solver; ignored by Julia (direct
-        solve).
+        solve), with a warning.  Each backend checks it (``solver_options``).
     chunk_size : int
         Points per backend call.
     progress : bool, optional
@@ -87,7 +100,9 @@ def solve(
     -----
     Dask-backed inputs (``inputs.chunk(...)``) give lazy results, computed block by block
     with :func:`xarray.apply_ufunc` (``dask="parallelized"``); with a ``dask.distributed``
-    Client the blocks run on the cluster.
+    Client the blocks run on the cluster.  With ``backend="julia"`` the blocks are computed
+    when ``solve`` is called, one after another in the calling thread (which must be the main
+    thread: juliacall can hang in others), and the results keep the inputs' chunks.
 
     Returns
     -------
@@ -95,29 +110,55 @@ def solve(
         ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw``, the zero-delay cross
         correlation ``g2_cross = <n_cw n_ccw> / (N_cw N_ccw)``, ``truncation_error`` (and
         ``P``) over the inputs' dims and coords, with ``units``/``long_name`` attrs and
-        provenance attrs (pyspb version, backend, cutoff, tolerance).
+        provenance attrs (pyspb version, backend, cutoff, tolerance).  The model inputs
+        that are not coords of the result (``Delta``, ``chi``, ``xi``, ``gamma``, ``J`` or
+        ``J_re``/``J_im``, scalars or arrays, as given) are recorded as data variables, so
+        ``solve(result, result.attrs["cutoff"])`` reproduces a saved result.
+
+    Warns
+    -----
+    TruncationWarning
+        Where ``truncation_error`` exceeds :data:`~pyspb.observables.TRUNCATION_WARNING`
+        (1e-6): the message gives the worst value, how many points, and what to do.  Where it
+        exceeds :data:`~pyspb.observables.TRUNCATION_LIMIT` (1e-2), N and g^(n) are NaN (the
+        ``comment`` attrs say why).  Not issued for dask inputs (nothing is computed yet; the
+        NaN rule holds).
     """
     if isinstance(cutoff, str) and cutoff == "auto":
-        return _solve_auto(inputs, backend, P=P, tolerance=tolerance, chunk_size=chunk_size, progress=progress)
+        out = _solve_auto(inputs, backend, P=P, tolerance=tolerance, chunk_size=chunk_size, progress=progress)
+    else:
+        out = _solve_cutoff(inputs, cutoff, backend, P, tolerance, chunk_size, progress, checkpoint)
+    if not is_lazy(inputs):
+        warn_if_truncated(out.truncation_error, out.attrs["cutoff"], "pyspb.solve", stacklevel=2)
+    return out
+
+
+def _solve_cutoff(
+    inputs: xr.Dataset,
+    cutoff,
+    backend: str = "native",
+    P: bool = False,
+    tolerance: float | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+) -> xr.Dataset:
+    """:func:`solve` at one cutoff, without the truncation warning."""
     cutoff = check_cutoff(cutoff)
     engine = get_backend(backend)
     if not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    options = {}
-    if engine.NAME == "native":
-        from .backends import native
-
-        tolerance = native.DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
-        if not 0 < tolerance < 1e-3:
-            raise ValueError(f"tolerance must be in (0, 1e-3), got {tolerance}")
-        options["tolerance"] = tolerance
-    else:
-        tolerance = None
+    options = engine.solver_options(tolerance)  # the backend checks its options
+    tolerance = options.get("tolerance")
     attrs = provenance(engine, cutoff, tolerance)
     if is_lazy(inputs):
         if checkpoint is not None:
             raise ValueError("checkpoint is not available for dask inputs: compute chunk by chunk instead")
-        return _assemble(_lazy_populations(inputs, engine, cutoff, options), P, attrs)
+        points = dict(zip(POINT_ORDER, xr.broadcast(*check_inputs(inputs).values()), strict=True))
+        populations = _lazy_populations(inputs, engine, cutoff, options)
+        if engine.MAIN_THREAD_ONLY:
+            populations = _in_calling_thread(populations)
+        return _record_inputs(_assemble(populations, P, attrs, points), inputs)
     template, flat = flatten_inputs(inputs)
     npts = template.size
     populations = np.empty((npts, cutoff + 1, cutoff + 1))
@@ -152,15 +193,65 @@ def solve(
         dims=template.dims + ("n_cw", "n_ccw"),
         coords={**template.coords, "n_cw": levels, "n_ccw": levels},
     )
-    return _assemble(P_array, P, attrs)
+    points = {name: xr.DataArray(flat[name].reshape(template.shape), dims=template.dims) for name in POINT_ORDER}
+    return _record_inputs(_assemble(P_array, P, attrs, points), inputs)
+
+
+def _record_inputs(out: xr.Dataset, inputs: xr.Dataset) -> xr.Dataset:
+    """The model inputs that are not coords of ``out``, as data variables (as given)."""
+    given = [name for name in _INPUT_NAMES if name in inputs.data_vars and name not in out.coords]
+    return out.assign({name: inputs[name].variable for name in given})  # the result's coords (and their attrs) stay
+
+
+def warn_if_truncated(error: xr.DataArray, cutoff: int, caller: str, stacklevel: int = 2) -> None:
+    """Warn (:class:`~pyspb.observables.TruncationWarning`) where the truncation is not negligible.
+
+    Parameters
+    ----------
+    error : DataArray
+        ``truncation_error`` of a result (population of the top Fock level, per point).
+    cutoff : int
+        The cutoff used (named in the message).
+    caller : str
+        The entry point named in the message (e.g. "pyspb.solve").
+    stacklevel : int
+        As for :func:`warnings.warn`, counted from the function calling this one (2: its caller).
+    """
+    values = np.asarray(error, dtype=float)
+    over = values > TRUNCATION_WARNING
+    if not over.any():
+        return
+    gross = int((values > TRUNCATION_LIMIT).sum())
+    nan_note = f"; at {gross} point(s) it exceeds {TRUNCATION_LIMIT:g} and N, g2..g4 are NaN there" if gross else ""
+    warnings.warn(
+        f"{caller}: truncation error (population of the top Fock level) up to {float(values.max()):.2g} "
+        f"at cutoff {cutoff}, above {TRUNCATION_WARNING:g} at {int(over.sum())} of {values.size} point(s): "
+        f"the results there are those of the truncated model, not of the resonator{nan_note}. "
+        f"Raise cutoff (or use cutoff='auto')",
+        TruncationWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+def check_truncation(inputs: xr.Dataset, cutoff: int, backend: str = "native", caller: str = "pyspb.solve") -> None:
+    """Solve the steady states of ``inputs`` at ``cutoff`` and warn as :func:`solve` does.
+
+    For entry points that do not compute ``truncation_error`` themselves (e.g.
+    :func:`pyspb.g2_tau`); the steady states cost little against their own work.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncationWarning)
+        out = _solve_cutoff(inputs, cutoff, backend, progress=False)
+    warn_if_truncated(out.truncation_error, out.attrs["cutoff"], caller, stacklevel=3)
 
 
 def _solve_auto(inputs: xr.Dataset, backend: str, **options) -> xr.Dataset:
     """``solve`` with the smallest cutoff of AUTO_CUTOFFS at which the observables settle."""
     previous = None
     for cutoff in AUTO_CUTOFFS:
-        out = solve(inputs, cutoff, backend, **options)
-        if previous is not None:
+        out = _solve_cutoff(inputs, cutoff, backend, **options)
+        # where either cutoff truncates grossly, N and g are NaN (not compared): not settled
+        if previous is not None and max(_worst(out), _worst(previous)) <= TRUNCATION_LIMIT:
             change = max(
                 float(np.nanmax(np.abs(out[name] / previous[name] - 1).values, initial=0.0)) for name in OBSERVABLES
             )
@@ -175,6 +266,10 @@ def _solve_auto(inputs: xr.Dataset, backend: str, **options) -> xr.Dataset:
         f"cutoff='auto' found no cutoff up to {AUTO_CUTOFFS[-1]} at which g2..g4 settle to "
         f"{AUTO_TOLERANCE:g}: the drive is too strong for a truncated model; give cutoff explicitly"
     )
+
+
+def _worst(out: xr.Dataset) -> float:
+    return float(out.truncation_error.max())
 
 
 def _lazy_populations(inputs: xr.Dataset, engine, cutoff: int, options: dict) -> xr.DataArray:
@@ -199,44 +294,88 @@ def _lazy_populations(inputs: xr.Dataset, engine, cutoff: int, options: dict) ->
     return P.assign_coords(n_cw=levels, n_ccw=levels)
 
 
-def _observables(P: np.ndarray) -> tuple[np.ndarray, ...]:
-    """OBSERVABLES and truncation_error from P of shape (..., levels, levels)."""
+def _in_calling_thread(P: xr.DataArray) -> xr.DataArray:
+    """Lazy ``P`` computed now, block by block in the calling thread, chunked as before.
+
+    For the Julia engine: juliacall must run in Python's main thread (PythonCall.jl issue
+    #578: Julia's garbage collection hangs when Julia is called from another Python thread),
+    but dask runs blocks in worker threads (threaded scheduler, dask.distributed workers).
+    The synchronous scheduler, named explicitly so that it also wins over a distributed
+    Client, runs them in this thread; Julia spreads each block's points over its own threads.
+    """
+    chunks = dict(zip(P.dims, P.chunks or (), strict=True))
+    return P.compute(scheduler="synchronous").chunk(chunks)
+
+
+def _observables(P: np.ndarray, point_resolution: np.ndarray, decoupled: np.ndarray) -> tuple[np.ndarray, ...]:
+    """OBSERVABLES and truncation_error from P of shape (..., levels, levels).
+
+    ``point_resolution`` (:func:`~pyspb.observables.resolution`) and ``decoupled`` (J = 0)
+    have P's leading shape.
+    """
     shape = P.shape[:-2]
     flat = P.reshape((-1,) + P.shape[-2:])
-    values = correlations(flat)
-    return tuple(values[name].reshape(shape) for name in OBSERVABLES) + (truncation_error(flat).reshape(shape),)
+    values = correlations(flat, np.broadcast_to(point_resolution, shape).ravel())
+    values["N_ccw"][np.broadcast_to(decoupled, shape).ravel()] = 0.0  # J = 0: the ccw mode is exactly empty
+    error = truncation_error(flat)
+    for name in OBSERVABLES:
+        values[name][error > TRUNCATION_LIMIT] = np.nan
+    return tuple(values[name].reshape(shape) for name in OBSERVABLES) + (error.reshape(shape),)
 
 
-def _assemble(P: xr.DataArray, with_P: bool, attrs: dict) -> xr.Dataset:
-    """Labelled Dataset of the observables from P (numpy or dask), shared by every backend."""
+def _assemble(P: xr.DataArray, with_P: bool, attrs: dict, points: dict[str, xr.DataArray]) -> xr.Dataset:
+    """Labelled Dataset of the observables from P (numpy or dask), shared by every backend.
+
+    ``points`` holds ``Delta``, ``J``, ``gamma`` (and the other inputs) over P's grid dims.
+    """
     cutoff = P.sizes["n_cw"] - 1
+    point_resolution = resolution(points["Delta"], points["gamma"])
     results = xr.apply_ufunc(
         _observables,
         P,
-        input_core_dims=[["n_cw", "n_ccw"]],
+        point_resolution,
+        points["J"] == 0,
+        input_core_dims=[["n_cw", "n_ccw"], [], []],
         output_core_dims=[[]] * (len(OBSERVABLES) + 1),
         dask="parallelized",
         output_dtypes=[float] * (len(OBSERVABLES) + 1),
     )
     out = xr.Dataset(dict(zip(OBSERVABLES + ("truncation_error",), results, strict=False)))
+    scaled = f"{RESOLUTION:g} x max(1, |Delta| / ({DETUNING_SCALE:g} gamma))"
+    truncated = f"NaN where truncation_error > {TRUNCATION_LIMIT:g}: the cutoff is far too small there (raise cutoff)"
     for mode in ("cw", "ccw"):
+        notes = [
+            f"NaN where N_{mode} is below {scaled} of the total photon number: not resolved by the "
+            f"solver (rounding noise; e.g. the ccw mode at small |J| and large |Delta|)",
+            truncated,
+        ]
+        if mode == "ccw":
+            notes.insert(0, "exactly 0 where J = 0 (the ccw mode is not coupled)")
+        out[f"N_{mode}"].attrs["comment"] = "; ".join(notes)
         for order in range(2, MAX_ORDER + 1):
             notes = [
                 f"NaN where the {mode} mode is empty to numerical precision "
-                f"(N_{mode} below {RESOLUTION:g} of the total photon number): 0/0",
-                f"NaN where <a^dagger^{order} a^{order}> of the {mode} mode is below {RESOLUTION:g} "
+                f"(N_{mode} below {scaled} of the total photon number): 0/0",
+                f"NaN where <a^dagger^{order} a^{order}> of the {mode} mode is below {scaled} "
                 f"of the same moment of the total photon number: not resolved by the solver "
                 f"(e.g. g3, g4 of the nearly empty ccw mode when J is small)",
+                truncated,
             ]
             if order > cutoff:
                 notes.append(f"NaN everywhere: cutoff {cutoff} < {order} cannot hold {order} photons")
             out[f"g{order}_{mode}"].attrs["comment"] = "; ".join(notes)
-    out["g2_cross"].attrs["comment"] = (
-        f"<n_cw n_ccw> / (N_cw N_ccw); NaN where either mode is empty (N below {RESOLUTION:g} of the total "
-        f"photon number: 0/0) or 2 <n_cw n_ccw> is below {RESOLUTION:g} of <n (n - 1)> of the total photon "
-        "number (not resolved)"
+    out["g2_cross"].attrs["comment"] = "; ".join(
+        [
+            "<n_cw n_ccw> / (N_cw N_ccw)",
+            f"NaN where either mode is empty (N below {scaled} of the total photon number): 0/0",
+            f"NaN where 2 <n_cw n_ccw> is below {scaled} of <n (n - 1)> of the total photon number: not resolved",
+            truncated,
+        ]
     )
-    out["truncation_error"].attrs["comment"] = "raise cutoff if this is not negligible against the populations you need"
+    out["truncation_error"].attrs["comment"] = (
+        f"a TruncationWarning is issued above {TRUNCATION_WARNING:g}; N and g^(n) are NaN above "
+        f"{TRUNCATION_LIMIT:g}; raise cutoff if this is not negligible against the populations you need"
+    )
     if with_P:
         out["P"] = P
     else:

@@ -22,7 +22,7 @@ from .attributes import annotate
 from .backends import get_backend
 from .grid import POINT_ORDER, flatten_inputs
 from .reporting import progress_bar, provenance
-from .solve import check_cutoff
+from .solve import check_cutoff, check_truncation
 
 __all__ = ["spectrum"]
 
@@ -65,6 +65,7 @@ def spectrum(
         raise ValueError(f"omega must be a non-empty 1-d array of frequencies, got shape {omega.shape}")
     if not np.all(np.isfinite(omega)):
         raise ValueError("omega must be finite")
+    check_truncation(inputs, cutoff, backend, "pyspb.spectrum")  # warns as solve does (TruncationWarning)
     npts = flat["xi"].size
     names = ("S_cw", "S_ccw", "coherent_cw", "coherent_ccw")
     values: dict[str, np.ndarray] = {}

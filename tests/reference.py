@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mpmath
 import numpy as np
+import pytest
 
 
 def qutip_operators(cutoff):
@@ -12,7 +13,7 @@ def qutip_operators(cutoff):
     The basis order is QuTiP's tensor(cw, ccw), i.e. index n_cw * (cutoff + 1) + n_ccw,
     the same as pyspb's.
     """
-    import qutip
+    qutip = pytest.importorskip("qutip")
 
     a = qutip.destroy(cutoff + 1)
     eye = qutip.qeye(cutoff + 1)
@@ -41,7 +42,7 @@ def qutip_model(Delta, J, chi, xi, gamma, cutoff):
 
 def qutip_state(Delta, J, chi, xi, gamma, cutoff):
     """Steady state from QuTiP 5 (method "direct"), as a dense Fock-basis matrix."""
-    import qutip
+    qutip = pytest.importorskip("qutip")
 
     H, c_ops, _, _ = qutip_model(Delta, J, chi, xi, gamma, cutoff)
     return qutip.steadystate(H, c_ops, method="direct").full()

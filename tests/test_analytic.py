@@ -4,6 +4,7 @@ import xarray as xr
 
 import pyspb
 from pyspb.analytic import cancellation_positions, efficiency, weak_drive
+from pyspb.attributes import VARIABLES
 
 
 def test_weak_drive_g2_is_approached_by_the_exact_solver_as_xi_goes_to_zero():
@@ -53,4 +54,38 @@ def test_efficiency_of_the_paper():
     assert float(efficiency(tip, ideal)) == pytest.approx(0.997, abs=0.001)
     assert float(efficiency(no_tip, ideal)) == 0.0
     R = efficiency(xr.concat([tip, no_tip], "case"), ideal)
-    assert R.attrs["units"] == "1" and R.name == "R"
+    assert R.attrs["units"] == "1" and R.name == "R" and "efficiency" in R.attrs["long_name"]
+
+
+@pytest.mark.parametrize("kind", ["float", "array", "DataArray"])
+def test_efficiency_follows_one_rule_for_every_input_type(kind):
+    """g2_ideal = 1 used to raise ZeroDivisionError for floats but give inf for DataArrays."""
+    wrap = {
+        "float": lambda values: values,
+        "array": np.asarray,
+        "DataArray": lambda values: xr.DataArray(np.asarray(values), dims="x"),
+    }[kind]
+    if kind == "float":
+        assert np.isnan(efficiency(0.5, 1.0)) and np.isnan(efficiency(0.5, 2.0))  # Eq. 8 undefined
+        assert efficiency(0.5, 0.0) == 0.5 and efficiency(2.0, 0.1) == 0.0 and np.isnan(efficiency(np.nan, 0.1))
+        assert isinstance(efficiency(0.5, 0.0), float)
+    else:
+        g2_device = wrap([0.5, 0.5, 0.5, 2.0, np.nan, 0.05])
+        g2_ideal = wrap([0.0, 1.0, 3.0, 0.1, 0.1, 0.1])
+        R = efficiency(g2_device, g2_ideal)
+        np.testing.assert_allclose(np.asarray(R), [0.5, np.nan, np.nan, 0.0, np.nan, 0.95 / 0.9], rtol=1e-14)
+        if kind == "DataArray":
+            assert R.name == "R" and "g2_ideal >= 1" in R.attrs["comment"]
+    with pytest.raises(ValueError, match="g2_device must be >= 0"):
+        efficiency(wrap(-0.1) if kind == "float" else wrap([-0.1]), 0.01)
+    with pytest.raises(ValueError, match="g2_ideal must be >= 0"):
+        efficiency(0.5, wrap(-0.1) if kind == "float" else wrap([-0.1]))
+
+
+def test_weak_drive_results_carry_their_own_labels():
+    """Each result has its own long_name (none carried over from the inputs' J_re, xi, ...)."""
+    out = weak_drive(pyspb.Device().rates(phi=[0.2, 0.27]))
+    for name, var in out.data_vars.items():
+        assert (var.attrs["long_name"], var.attrs["units"]) == VARIABLES[name], name
+    assert "Eq. 5" in out.C20_re.attrs["long_name"] and "real part" in out.C20_re.attrs["long_name"]
+    assert "ccw" in out.P01_ccw.attrs["long_name"] and "Eq. 7" in out.g2_cw_weak.attrs["long_name"]

@@ -10,20 +10,24 @@ Two kinds of tests:
   QuantumOptics.jl is not installed yet, the first of them installs it (needs internet).
 """
 
+import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 from reference import random_points
 
 import pyspb
-from pyspb.backends import julia
+from pyspb.backends import julia, julia_setup
 
 try:
     import tomllib
@@ -274,22 +278,248 @@ def test_packages_installed_needs_juliapkgs_record_of_pyspbs_declaration(monkeyp
     assert julia.packages_installed() is False  # no meta.json
     write_meta(tmp_path, [tmp_path / "other" / "juliapkg.json"])
     assert julia.packages_installed() is False  # another package's dependencies only
-    write_meta(tmp_path, [tmp_path / "other" / "juliapkg.json", julia.JULIAPKG_JSON])
+    write_meta(tmp_path, [tmp_path / "other" / "juliapkg.json", julia_setup.JULIAPKG_JSON])
     assert julia.packages_installed() is True
 
 
-def test_auto_uses_julia_only_when_nothing_needs_downloading(monkeypatch, tmp_path):
+def write_resolved_state(tmp_path, exe, **changes):
+    """A meta.json as juliapkg 0.1.28 (format 8) writes it after resolving, newer than the executable.
+
+    Records the juliapkg.json files juliapkg would collect now (pyspb's among them) with
+    their times and hashes; ``changes`` overrides fields.
+    """
+    project = tmp_path / "julia_env"
+    files = julia_setup._juliapkg_deps_files(str(project))
+    libjulia = exe.parent.parent / "lib" / "libjulia.so"
+    libjulia.parent.mkdir(parents=True, exist_ok=True)
+    libjulia.write_text("")
+    record = {
+        "meta_version": 8,
+        "dev": False,
+        "version": "1.11.0",
+        "executable": str(exe),
+        "libjulia": str(libjulia),
+        "bindir": str(exe.parent),
+        "deps_files": {
+            name: {
+                "timestamp": os.path.getmtime(name),
+                "hash_sha256": hashlib.sha256(Path(name).read_bytes()).hexdigest(),
+            }
+            for name in files
+        },
+        "pkgs": [],
+        "offline": False,
+        "override_executable": None,
+        **changes,
+    }
+    meta = project / "pyjuliapkg" / "meta.json"
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps(record))
+    later = time.time() + 5  # written after the executable (its ctime is now)
+    os.utime(meta, (later, later))
+    return meta
+
+
+@pytest.fixture
+def resolved(monkeypatch, tmp_path):
+    """No Julia anywhere but a fake one that juliapkg resolved with pyspb's juliapkg.json."""
+    no_julia_anywhere(monkeypatch, tmp_path)
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: {"juliacall": (0, 9, 37)}.get(name))
+    monkeypatch.setattr(julia_setup, "_juliapkg_meta_version", lambda source: 8)
+    exe = fake_julia(tmp_path / "julia-1.11.0" / "bin" / "julia")
+    meta = write_resolved_state(tmp_path, exe)
+    assert julia.julia_ready() is None, julia.julia_ready()
+    return exe, meta
+
+
+def test_auto_uses_julia_only_when_nothing_needs_downloading(resolved, monkeypatch, tmp_path):
     from pyspb.backends import get_backend
 
-    no_julia_anywhere(monkeypatch, tmp_path)
-    exe = fake_julia(tmp_path / "bin" / "julia")
-    monkeypatch.setenv("PATH", str(exe.parent))
-    assert get_backend("auto").NAME == "native"  # Julia present, packages not installed
-    write_meta(tmp_path, [julia.JULIAPKG_JSON], executable=exe)
+    exe, meta = resolved
     assert get_backend("auto").NAME == "julia"
+    write_resolved_state(tmp_path, exe, deps_files={})  # packages not installed
+    assert get_backend("auto").NAME == "native"
+    write_resolved_state(tmp_path, exe)
     exe.unlink()
     assert get_backend("auto").NAME == "native"  # packages recorded, Julia gone
     assert "juliacall" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"meta_version": 7}, "format 7"),  # juliapkg's load_meta ignores another format
+        ({"override_executable": "/opt/julia"}, "PYTHON_JULIAPKG_EXE"),
+        ({"offline": True}, "offline"),
+        ({"dev": True}, "development"),
+    ],
+)
+def test_auto_says_native_where_juliapkg_would_resolve_again(resolved, tmp_path, change, reason):
+    exe, _ = resolved
+    write_resolved_state(tmp_path, exe, **change)
+    assert reason in julia.julia_ready()
+    assert julia.ready() is False
+
+
+def test_auto_says_native_when_the_deps_files_changed(resolved, monkeypatch, tmp_path):
+    exe, _ = resolved
+    other = tmp_path / "site" / "otherpkg" / "juliapkg.json"
+    other.parent.mkdir(parents=True)
+    other.write_text('{"packages": {}}')
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert "juliapkg.json files changed" in julia.julia_ready()  # a new one
+    write_resolved_state(tmp_path, exe)
+    assert julia.julia_ready() is None
+    other.write_text('{"packages": {"X": {}}}')  # same name, new content and time
+    os.utime(other, (time.time() + 10, time.time() + 10))
+    assert "changed since the last resolve" in julia.julia_ready()
+
+
+def test_auto_says_native_when_julia_may_have_changed(resolved, tmp_path):
+    """The heuristic replacing juliapkg's `julia --version`: executable written after meta.json."""
+    exe, meta = resolved
+    os.utime(meta, (time.time() - 100, time.time() - 100))  # meta.json older than the executable
+    assert "changed after the last resolve" in julia.julia_ready()
+    write_resolved_state(tmp_path, exe)
+    fake_julia(exe.parent / "juliaup")  # the recorded julia is juliaup's launcher
+    assert "juliaup" in julia.julia_ready()
+
+
+def test_auto_needs_juliacall_0_9_22(resolved, monkeypatch):
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: {"juliacall": (0, 9, 21)}.get(name))
+    assert "older than 0.9.22" in julia.julia_ready()
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: None)
+    assert "not installed" in julia.julia_ready()
+
+
+def write_manifest(project: Path, uuids) -> None:
+    project.mkdir(parents=True, exist_ok=True)
+    entries = "".join(f'[[deps.P{k}]]\nuuid = "{u}"\nversion = "1.0.0"\n\n' for k, u in enumerate(uuids))
+    (project / "Manifest.toml").write_text(f'julia_version = "1.11.0"\nmanifest_format = "2.0"\n\n{entries}')
+
+
+def test_juliacall_exe_counts_only_with_a_project_holding_pyspbjulia(resolved, monkeypatch, tmp_path):
+    exe = fake_julia(tmp_path / "own" / "bin" / "julia")
+    project = tmp_path / "own-project"
+    monkeypatch.setenv("PYTHON_JULIACALL_EXE", str(exe))
+    # EXE alone: juliacall >= 0.9.28 refuses to start ("must be set together")
+    assert julia.executable_present() is False
+    assert "set together" in julia.julia_ready()
+    write_manifest(project, [julia_setup.PYTHONCALL_UUID])
+    monkeypatch.setenv("PYTHON_JULIACALL_PROJECT", str(project))
+    assert julia.executable_present() is True
+    assert julia.packages_installed() is False  # juliapkg is skipped: pyspb's packages are not there
+    assert "lacks PySPBJulia" in julia.julia_ready()
+    write_manifest(project, [julia_setup.PYTHONCALL_UUID, julia_setup.PYSPBJULIA_UUID, QUANTUMOPTICS_UUID])
+    assert julia.packages_installed() is True
+    assert julia.julia_ready() is None
+    # a versioned manifest without PySPBJulia may be the one Julia reads: not sure, so no
+    (project / "Manifest-v1.11.toml").write_text('manifest_format = "2.0"\n')
+    assert julia.julia_ready() is not None
+    (project / "Manifest-v1.11.toml").unlink()
+    # before 0.9.28 juliacall ignores both and resolves with juliapkg
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: {"juliacall": (0, 9, 27)}.get(name))
+    assert "predates" in julia.julia_ready()
+    monkeypatch.setattr(julia_setup, "_installed_version", lambda name: {"juliacall": (0, 9, 37)}.get(name))
+    exe.chmod(0o644)
+    assert "not an executable" in julia.julia_ready()
+
+
+def test_juliacall_bindir_never_counts_as_julia(resolved, monkeypatch, tmp_path):
+    exe = fake_julia(tmp_path / "own" / "bin" / "julia")
+    unset(monkeypatch, "PATH")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setenv("PYTHON_JULIACALL_BINDIR", str(exe.parent))
+    assert "PYTHON_JULIACALL_BINDIR" in julia.julia_ready()
+    (tmp_path / "julia_env" / "pyjuliapkg" / "meta.json").unlink()
+    resolved[0].unlink()
+    assert julia.executable_present() is False
+
+
+def test_packages_installed_through_a_symlinked_install_path(monkeypatch, tmp_path):
+    """juliapkg records abspath()s (links kept); pyspb's own path is resolved: compare real paths."""
+    no_julia_anywhere(monkeypatch, tmp_path)
+    link = tmp_path / "linked-site"
+    link.symlink_to(julia_setup.JULIAPKG_JSON.parent.parent, target_is_directory=True)
+    through_link = link / "pyspb" / "juliapkg.json"
+    assert through_link.is_file() and str(through_link) != str(julia_setup.JULIAPKG_JSON)
+    write_meta(tmp_path, [through_link])
+    assert julia.packages_installed() is True
+    write_meta(tmp_path, [link / "other" / "juliapkg.json"])
+    assert julia.packages_installed() is False
+
+
+JULIAPKG_CROSS_CHECK = r"""
+import json, os, sys, time
+from pathlib import Path
+import juliapkg.deps as deps, juliapkg.state as state
+from pyspb.backends import julia, julia_setup
+
+tmp = Path(sys.argv[1])
+exe = tmp / "julia-1.11.0" / "bin" / "julia"
+results = {}
+
+def write(**changes):
+    state.reset_state()
+    record = {"meta_version": deps.META_VERSION, "dev": state.STATE["dev"], "version": "1.11.0",
+              "executable": str(exe), "libjulia": str(exe), "bindir": str(exe.parent),
+              "deps_files": {f: {"timestamp": os.path.getmtime(f), "hash_sha256": deps._get_hash(f)}
+                             for f in deps.deps_files()},
+              "pkgs": [], "offline": False, "override_executable": None, **changes}
+    meta = Path(state.STATE["meta"])
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    time.sleep(0.05)  # file times: the executable before meta.json, meta.json before what follows
+    meta.write_text(json.dumps(record))
+    time.sleep(0.05)
+
+def check(name):
+    state.reset_state()
+    results[name] = [bool(deps.can_skip_resolve()), julia_setup._juliapkg_would_resolve()]
+
+def fake(version):
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    exe.write_text("#!/bin/sh\necho 'julia version " + version + "'\n")
+    exe.chmod(0o755)
+
+fake("1.11.0")
+write(); check("resolved")
+write(meta_version=deps.META_VERSION - 1); check("old format")
+write(offline=True); check("was offline")
+write(override_executable=str(exe)); check("other override")
+write(); os.environ["PYTHON_JULIAPKG_EXE"] = str(exe); check("override set"); del os.environ["PYTHON_JULIAPKG_EXE"]
+extra = tmp / "site" / "extra" / "juliapkg.json"
+extra.parent.mkdir(parents=True); extra.write_text("{}")
+write(); sys.path.append(str(tmp / "site")); check("new deps file")
+write(); extra.write_text('{"julia": "1"}'); os.utime(extra, (time.time() + 9,) * 2); check("deps file edited")
+write(); fake("1.12.0"); check("julia upgraded")
+fake("1.11.0"); write(); os.utime(state.STATE["meta"], (time.time() - 100,) * 2); check("julia touched")
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="fake julia is a shell script")
+def test_skip_resolve_mirror_agrees_with_juliapkg_itself(tmp_path):
+    """juliapkg's own can_skip_resolve (run on a fake `julia --version`) against pyspb's mirror."""
+    deps = pytest.importorskip("juliapkg.deps")
+    if deps.META_VERSION not in julia_setup.MIRRORED_META_VERSIONS:
+        pytest.skip(f"installed juliapkg writes meta format {deps.META_VERSION}, not mirrored")
+    env = {k: v for k, v in os.environ.items() if k not in JULIA_LOCATION_VARS and not k.startswith("PYTHON_JULIAPKG")}
+    env["PYTHON_JULIAPKG_PROJECT"] = str(tmp_path / "julia_env")
+    script = tmp_path / "cross_check.py"
+    script.write_text(JULIAPKG_CROSS_CHECK)
+    run = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    for name, (juliapkg_skips, our_reason) in results.items():
+        if name == "julia touched":
+            # the heuristic errs on the safe side: same version, but pyspb cannot tell
+            assert juliapkg_skips and our_reason is not None
+        elif name == "resolved":
+            assert juliapkg_skips and our_reason is None, our_reason
+        else:
+            assert not juliapkg_skips and our_reason is not None, name
 
 
 def test_native_solve_and_auto_without_julia_never_import_juliacall(tmp_path):
@@ -461,3 +691,142 @@ def test_version_info():
     assert info["julia_version"].startswith("1.")
     assert re.fullmatch(r"1\.\d+\.\d+.*", info["quantumoptics_version"])
     assert info["julia_threads"] >= 1
+
+
+# --- Julia-free: threads (a fake Julia module stands in for PySPBJulia) ------------------
+
+
+class FakePySPBJulia:
+    """Stands in for the Julia module: native results; records the Python thread and ntasks of each call."""
+
+    threads = 4
+
+    def __init__(self):
+        self.calls = []
+
+    def steady_state_populations(self, *points, cutoff, ntasks):
+        from pyspb.backends import native
+
+        self.calls.append((threading.current_thread(), ntasks))
+        return native.steady_state_populations(*points, cutoff=cutoff)
+
+    def versions(self):
+        return ("1.11.0", "1.2.8", self.threads)
+
+
+@pytest.fixture
+def fake_julia_module(monkeypatch):
+    fake = FakePySPBJulia()
+    monkeypatch.setattr(julia, "_load", lambda: fake)
+    return fake
+
+
+def test_julia_refuses_to_run_off_the_main_thread(fake_julia_module):
+    """PythonCall.jl #578: Julia called from a non-main Python thread hangs at its next GC."""
+    errors = []
+
+    def worker():
+        try:
+            julia.steady_state_populations(*paper_point(), cutoff=3)
+        except RuntimeError as error:
+            errors.append(str(error))
+
+    thread = threading.Thread(target=worker, name="not-main")
+    thread.start()
+    thread.join(timeout=60)
+    assert len(errors) == 1 and "'not-main'" in errors[0] and "#578" in errors[0]
+    assert 'backend="native"' in errors[0]
+    assert fake_julia_module.calls == []  # Julia was never entered
+    julia.steady_state_populations(*paper_point(), cutoff=3)  # the main thread may
+    assert fake_julia_module.calls[0][0] is threading.main_thread()
+
+
+def test_dask_inputs_run_the_julia_engine_in_the_calling_thread(fake_julia_module):
+    pytest.importorskip("dask")
+    inputs = pyspb.Device().rates(phi=np.linspace(0.1, 0.9, 5), r=[0.3, 0.35])
+    out = pyspb.solve(inputs.chunk({"phi": 2}), cutoff=3, backend="julia", P=True)
+    calls = len(fake_julia_module.calls)
+    assert calls == 3  # one per block (phi: 2 + 2 + 1), computed inside solve
+    assert out.g2_cw.chunks == inputs.chunk({"phi": 2}).J_re.broadcast_like(out.g2_cw).chunks
+    computed = out.compute()  # dask's default (threaded) scheduler: no Julia call left to make
+    assert len(fake_julia_module.calls) == calls
+    assert all(thread is threading.main_thread() for thread, _ in fake_julia_module.calls)
+    eager = pyspb.solve(inputs, cutoff=3, backend="native", P=True)
+    xr.testing.assert_allclose(computed.P.drop_attrs(), eager.P.transpose(*computed.P.dims).drop_attrs(), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_dask_distributed_client_does_not_move_julia_off_the_calling_thread(fake_julia_module):
+    distributed = pytest.importorskip("dask.distributed")
+    inputs = pyspb.Device().rates(phi=np.linspace(0.1, 0.9, 4), r=[0.3, 0.35])
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0"):
+        out = pyspb.solve(inputs.chunk({"phi": 2}), cutoff=3, backend="julia").compute()
+    assert fake_julia_module.calls and all(t is threading.main_thread() for t, _ in fake_julia_module.calls)
+    assert np.isfinite(out.g2_cw.values).all()
+
+
+# --- Julia-free: memory bound on concurrent factorisations --------------------------------
+
+
+def test_factorisation_memory_reproduces_the_measured_umfpack_sizes():
+    for cutoff, measured in julia.UMFPACK_MEASURED:
+        margin = julia.FACTORISATION_MARGIN * measured
+        assert margin <= julia.factorisation_memory(cutoff) <= 1.1 * margin, cutoff  # buffers: <= 7 %
+    sizes = [julia.factorisation_memory(c) for c in range(1, 31)]
+    assert all(a < b for a, b in zip(sizes, sizes[1:], strict=False))
+    # extrapolated with the steepest measured slope (n^1.87, cutoffs 6 to 8): cutoff 20 near 36 GB
+    assert 30e9 < julia.factorisation_memory(20) / julia.FACTORISATION_MARGIN < 40e9
+    # interpolated between the measurements: cutoff 12 lies between cutoffs 10 and 14
+    assert 372 * 2**20 < julia.factorisation_memory(12) / julia.FACTORISATION_MARGIN < 2.9e9
+
+
+def test_concurrent_factorisations_bound_threads_by_memory():
+    GiB = 2**30
+    # cutoff 6: ~25 MiB each, 16 threads all fit in 8 GiB
+    assert julia.concurrent_factorisations(6, threads=16, available=8 * GiB) == 16
+    # cutoff 14: ~4.4 GB each with the margin; 0.75 * 16 GiB holds 2 of them, not 16
+    assert julia.concurrent_factorisations(14, threads=16, available=16 * GiB) == 2
+    # one always runs if it fits at all (the margin is not held against it)
+    assert julia.concurrent_factorisations(14, threads=16, available=3.5 * GiB) == 1
+    assert julia.concurrent_factorisations(10, threads=0, available=64 * GiB) == 1
+    # unknown memory: Julia's threads
+    assert julia.concurrent_factorisations(14, threads=8, available=None) == 8
+    with pytest.raises(MemoryError, match="cutoff 20.*smaller cutoff.*native"):
+        julia.concurrent_factorisations(20, threads=8, available=16 * GiB)
+
+
+def test_available_memory_is_positive_where_known():
+    available = julia.available_memory()
+    assert available is None or 0 < available < 2**50
+
+
+def test_the_julia_call_gets_the_memory_bound(fake_julia_module, monkeypatch):
+    monkeypatch.setattr(julia, "available_memory", lambda: 16 * 2**30)
+    fake_julia_module.threads = 16
+    julia.steady_state_populations(*paper_point(), cutoff=6)
+    assert fake_julia_module.calls[-1][1] == 16
+    # cutoff 14 is too slow for a fake native engine: check the number handed over only
+    assert julia._ntasks(fake_julia_module, 14) == 2
+
+
+def test_julia_source_bounds_tasks_and_reuses_the_symbolic_factorisation():
+    source = SOURCE.read_text()
+    for name in ("steady_state_populations", "g2_tau_cw"):
+        signature = re.search(rf"^function {name}\((.*?)^\s*\)$", source, re.M | re.S).group(1)
+        assert re.search(r"ntasks::Integer = Threads\.nthreads\(\)", signature), name
+    assert re.search(r"lu!\(factorisation, A; check = false\)", source)  # values only, symbolic reused
+    assert "finalize(factorisation.numeric)" in source  # C memory freed now, not at the next GC
+    assert re.search(r"min\(npts, ntasks, Threads\.nthreads\(\)\)", source)
+
+
+# --- Julia-free: options ----------------------------------------------------------------
+
+
+def test_solver_options_say_that_tolerance_is_ignored():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert julia.solver_options() == {}
+    with pytest.warns(UserWarning, match=r"ignores tolerance=1e-08"):
+        assert julia.solver_options(1e-8) == {}

@@ -177,3 +177,16 @@ def test_memory_does_not_grow_with_the_number_of_points(monkeypatch):
     small, large = peak(500), peak(2000)
     states = 2000 * d * d * 16  # what keeping every density matrix would take
     assert large < 2 * small and large < 0.5 * states, (small, large, states)
+
+
+# --------------------------------------------------------------------------- solver options
+
+
+def test_solver_options_default_and_check_the_tolerance():
+    assert native.solver_options() == {"tolerance": native.DEFAULT_TOLERANCE}
+    assert native.solver_options(np.float32(1e-8)) == {"tolerance": float(np.float32(1e-8))}
+    for bad in (0.0, -1e-12, 1e-3, float("nan")):
+        with pytest.raises(ValueError, match=r"tolerance must be in \(0, 1e-3\)"):
+            native.solver_options(bad)
+    with pytest.raises(TypeError, match="tolerance must be a number"):
+        native.solver_options("tight")

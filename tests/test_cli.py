@@ -133,17 +133,27 @@ def test_sweep_rate_level_equals_solve_and_cli_overrides_cutoff(tmp_path):
         xr.testing.assert_allclose(result[name].drop_attrs(), expected[name].drop_attrs(), rtol=1e-12)
 
 
-def test_sweep_checkpoint_resumes(tmp_path):
+def test_sweep_checkpoint_resumes(tmp_path, monkeypatch):
     import xarray as xr
 
     import pyspb
+    from pyspb.backends import native
 
+    solved = []  # grid points handed to the native engine
+
+    def counting(*args, **kwargs):
+        solved.append(len(args[0]))
+        return solve_points(*args, **kwargs)
+
+    solve_points = native.steady_state_populations
+    monkeypatch.setattr(native, "steady_state_populations", counting)
     config = _write(tmp_path, DEVICE_TOML)
     checkpoint = tmp_path / "run.ckpt.nc"
     first, second = tmp_path / "first.nc", tmp_path / "second.nc"
     assert main(["sweep", str(config), "--out", str(first), "--checkpoint", str(checkpoint)]) == 0
-    assert checkpoint.exists()
+    assert checkpoint.exists() and sum(solved) == 6  # r (2) x phi (3)
     assert main(["sweep", str(config), "--out", str(second), "--checkpoint", str(checkpoint)]) == 0
+    assert sum(solved) == 6, "the second run computed points the checkpoint holds"
     xr.testing.assert_equal(pyspb.load(first)["g2_cw"], pyspb.load(second)["g2_cw"])
 
 
@@ -165,6 +175,9 @@ def test_sweep_checkpoint_resumes(tmp_path):
         ("[device]\nr = 0.3\n[solve]\ncutoff = 4\nmethod = 'fast'\n", "unknown key"),
         ("[device]\nr = 0.3\n[output]\nfile = 'x'\n", "unknown table"),
         ("[device\nr = 0.3\n", "not valid TOML"),
+        ("[device]\nr = 0.3\n[solve]\nP = 'false'\n", "[solve] P must be true or false"),
+        ("[device]\nr = 0.3\n[solve]\ntolerance = 'tight'\n", "[solve] tolerance must be a number"),
+        ("[device]\nr = 0.3\n[solve]\ntolerance = 0.1\n", "tolerance must be in (0, 1e-3)"),
     ],
 )
 def test_sweep_bad_configs_fail_with_a_message(tmp_path, capsys, text, message):
@@ -177,3 +190,50 @@ def test_sweep_bad_configs_fail_with_a_message(tmp_path, capsys, text, message):
 def test_sweep_missing_config_file(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "o.nc")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_sweep_non_utf8_config_is_one_line_error(tmp_path, capsys):
+    config = tmp_path / "latin1.toml"
+    config.write_bytes("[device]\nr = 0.3  # Rayon du résonateur\n".encode("latin-1"))
+    out = tmp_path / "out.nc"
+    assert main(["sweep", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "not UTF-8" in err and "save it as UTF-8" in err
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- argument errors
+
+
+def _usage_error(argv, capsys) -> str:
+    """The stderr of a command line refused with exit status 2 (one line, no traceback)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("verb", ["table", "reproduce fig1b --quick", "sweep CONFIG"])
+@pytest.mark.parametrize("cutoff", ["0", "-3", "six"])
+def test_bad_cutoff_is_refused_before_any_work(tmp_path, capsys, verb, cutoff):
+    argv = [w.replace("CONFIG", str(_write(tmp_path, DEVICE_TOML))) for w in verb.split()]
+    out = tmp_path / "out"
+    argv += [] if verb == "table" else ["--out", str(out)]
+    err = _usage_error([*argv, "--cutoff", cutoff], capsys)
+    assert "--cutoff: must be an integer >= 1" in err and repr(cutoff) in err
+    assert not out.exists()
+
+
+def test_reproduce_out_naming_a_file_is_refused(tmp_path, capsys):
+    existing = tmp_path / "figures"
+    existing.write_text("keep me")
+    err = _usage_error(["reproduce", "fig1b", "--quick", "--out", str(existing)], capsys)
+    assert "is a file, not a directory" in err and "give a new or existing directory" in err
+    assert existing.read_text() == "keep me"
+
+
+def test_sweep_out_naming_a_directory_is_refused(tmp_path, capsys):
+    err = _usage_error(["sweep", str(_write(tmp_path, DEVICE_TOML)), "--out", str(tmp_path)], capsys)
+    assert "is a directory; give the NetCDF file to write" in err

@@ -3,6 +3,7 @@ import pytest
 import xarray as xr
 
 import pyspb
+from pyspb.attributes import VARIABLES
 
 
 def test_checked_values_of_spec_section_2():
@@ -22,10 +23,15 @@ def test_checked_values_of_spec_section_2():
     assert float(ds.J_abs) == pytest.approx(0.0207, rel=5e-3)
 
 
-def test_every_variable_has_units_and_long_name():
+def test_every_variable_has_its_own_units_and_long_name():
     ds = pyspb.Device().rates(r=np.linspace(0.1, 0.5, 3), phi=[0.2, 0.3])
-    for name, var in ds.variables.items():
-        assert "units" in var.attrs and "long_name" in var.attrs, name
+    for name, var in ds.variables.items():  # its own label, none carried over from another variable
+        assert (var.attrs["long_name"], var.attrs["units"]) == VARIABLES[name], name
+    rates = ("Delta", "J_re", "J_im", "chi", "xi", "gamma", "omega0", "gamma0", "gamma1", "gamma_tip", "J0", "J_abs")
+    assert {ds[name].attrs["units"] for name in rates} == {"1e6 s-1"}
+    assert ds.r.attrs["units"] == ds.phi.attrs["units"] == "um" and ds.Theta.attrs["units"] == "rad"
+    assert "tip" in ds.r.attrs["long_name"] and "Kerr" in ds.chi.attrs["long_name"]
+    assert "loss" in ds.gamma.attrs["long_name"] and "drive" in ds.xi.attrs["long_name"]
 
 
 def test_swept_parameters_become_dims_in_order():
@@ -90,3 +96,40 @@ def test_rates_feed_solve_directly():
     xr.testing.assert_equal(
         out.phi, xr.DataArray([0.27, 0.5], dims="phi", coords={"phi": [0.27, 0.5]}, attrs=out.phi.attrs)
     )
+
+
+def test_the_calls_J0_over_gamma1_replaces_the_devices_J0():
+    """Device(J0=0.4).rates(J0_over_gamma1=0) used to keep J0 = 0.4: the ideal cavity was ignored."""
+    ideal = pyspb.Device(J0=0.4).rates(J0_over_gamma1=0.0, tip=False)
+    assert float(ideal.J0) == 0.0 and float(ideal.J_re) == 0.0
+    assert "device_J0" not in ideal.attrs and ideal.attrs["device_J0_over_gamma1"] == 0.0
+    swept = pyspb.Device(J0=0.4).rates(J0_over_gamma1=[0.0, 1.0], tip=False)
+    np.testing.assert_allclose(swept.J_re, [0.0, float(swept.gamma1)])
+    # and the other way round, in rates and in replace
+    assert float(pyspb.Device(J0_over_gamma1=1.0).rates(J0=0.1).J0) == 0.1
+    assert pyspb.Device(J0=0.4).replace(J0_over_gamma1=0.0).J0 is None
+    assert float(pyspb.Device(J0=0.4).replace(J0_over_gamma1=0.0).rates().J0) == 0.0
+    # recorded attrs never claim both
+    assert "device_J0_over_gamma1" not in pyspb.Device(J0=0.4).rates().attrs
+    # neither: the paper's 1.8
+    assert pyspb.Device().J0_over_gamma1 == 1.8 and pyspb.Device(J0=0.4).replace(J0=None).J0_over_gamma1 == 1.8
+
+
+def test_J0_and_J0_over_gamma1_together_are_refused():
+    with pytest.raises(ValueError, match="give J0 or J0_over_gamma1, not both"):
+        pyspb.Device(J0=0.4, J0_over_gamma1=1.0)
+    with pytest.raises(ValueError, match="not both"):
+        pyspb.Device().rates(J0=0.4, J0_over_gamma1=1.0)
+
+
+@pytest.mark.parametrize("tip", ["no", "False", 0, 1, None])
+def test_tip_must_be_a_bool(tip):
+    """rates(tip="no") used to keep the tip (a non-empty string is true)."""
+    with pytest.raises(TypeError, match="tip must be True or False"):
+        pyspb.Device().rates(tip=tip)
+    with pytest.raises(TypeError, match="tip must be True or False"):
+        pyspb.Device(tip=tip)
+
+
+def test_tip_false_numpy_bool_is_accepted():
+    assert float(pyspb.Device().rates(tip=np.bool_(False)).gamma_tip) == 0.0

@@ -1,3 +1,7 @@
+import os
+import stat
+
+import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
@@ -38,3 +42,54 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     xr.testing.assert_identical(pyspb.load(path), old)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.nc"]  # no temporary left behind
+
+
+def test_new_files_get_the_umask_mode_and_replaced_files_keep_theirs(tmp_path):
+    ds = xr.Dataset({"a": ("x", [1.0, 2.0])})
+    old = os.umask(0o027)
+    try:
+        path = pyspb.save(ds, tmp_path / "new.nc")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # 0o666 less the umask, not tempfile's 0o600
+    path.chmod(0o664)
+    pyspb.save(ds, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664
+
+
+def test_saving_over_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path):
+    (tmp_path / "data").mkdir()
+    target = tmp_path / "data" / "run.nc"
+    pyspb.save(xr.Dataset({"a": ("x", [1.0])}), target)
+    link = tmp_path / "latest.nc"
+    link.symlink_to(target)
+    new = xr.Dataset({"a": ("x", [5.0, 6.0])})
+    pyspb.save(new, link)
+    assert link.is_symlink() and link.resolve() == target
+    xr.testing.assert_identical(pyspb.load(target), new)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["run.nc"]  # no temporary left
+
+
+def test_a_named_dataarray_is_saved_and_an_unnamed_one_refused(tmp_path):
+    out = pyspb.solve(pyspb.Device().rates(phi=[0.2, 0.3]), cutoff=3)
+    path = pyspb.save(out.g2_cw, tmp_path / "g2.nc")
+    xr.testing.assert_identical(pyspb.load(path).g2_cw, out.g2_cw)
+    with pytest.raises(TypeError, match="named DataArray.*rename"):
+        pyspb.save(out.g2_cw.rename(None), tmp_path / "x.nc")
+    with pytest.raises(TypeError, match="got dict"):
+        pyspb.save({"a": 1}, tmp_path / "x.nc")
+
+
+def test_files_follow_cf_habits(tmp_path):
+    ds = xr.concat([pyspb.Device().rates(J0=0.0, tip=False), pyspb.Device().rates()], dim="case")
+    ds = ds.assign_coords(case=["ideal", "with tip"])
+    out = pyspb.solve(ds.assign_coords(phi_grid=("case", [0.1, 0.27])), cutoff=3)
+    assert "units" not in out.case.attrs and out.case.attrs["long_name"].startswith("cavity")
+    path = pyspb.save(pyspb.attributes.annotate(out), tmp_path / "cf.nc")
+    with netCDF4.Dataset(path) as raw:
+        assert raw.getncattr("Conventions") == "CF-1.10"
+        for name in ("case", "phi_grid"):  # coordinates: no fill value
+            assert "_FillValue" not in raw.variables[name].ncattrs(), name
+        assert "units" not in raw.variables["case"].ncattrs()  # a string coordinate has no units
+        assert raw.variables["case"].getncattr("long_name").startswith("cavity")
+    xr.testing.assert_identical(pyspb.load(path), pyspb.attributes.annotate(out))

@@ -1,12 +1,16 @@
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 import xarray as xr
+from reference import qutip_model
 
 import pyspb
+from pyspb.attributes import VARIABLES
 from pyspb.backends import native
+from pyspb.solve import OBSERVABLES
 
 
 def grid():
@@ -27,7 +31,17 @@ def test_result_has_inputs_dims_coords_units_and_provenance():
     xr.testing.assert_identical(out.Delta, inputs.Delta)
     for name in ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "g4_ccw", "truncation_error"):
         assert out[name].dims == ("Delta", "chi"), name
-        assert out[name].attrs["units"] == "1" and out[name].attrs["long_name"], name
+        assert out[name].attrs["units"] == "1", name
+        assert out[name].attrs["long_name"] == VARIABLES[name][0], name  # its own label, none carried over
+    for name in OBSERVABLES:  # each label names its own mode and order
+        mode = name.split("_")[1]
+        assert f"of the {mode} mode" in out[name].attrs["long_name"], name
+        order = {"N": "mean photon number", "g2": "second-order", "g3": "third-order", "g4": "fourth-order"}
+        assert order[name.split("_")[0]] in out[name].attrs["long_name"], name
+    # the scalar inputs are recorded with their own labels and rate units
+    for name in ("J_re", "J_im", "xi", "gamma"):
+        assert float(out[name]) == float(inputs[name]), name
+        assert out[name].attrs["units"] == "1e6 s-1" and out[name].attrs["long_name"] == VARIABLES[name][0]
     assert out.attrs["backend"] == "native" and out.attrs["cutoff"] == 4
     assert out.attrs["pyspb_version"] == pyspb.__version__
     assert out.attrs["tolerance"] == native.DEFAULT_TOLERANCE
@@ -37,6 +51,8 @@ def test_result_has_inputs_dims_coords_units_and_provenance():
 
 @pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
 def test_every_input_coord_on_the_grid_dims_is_kept(lazy):
+    if lazy:
+        pytest.importorskip("dask")
     inputs = grid().assign_coords(
         label=("Delta", ["red", "green", "blue"]),  # non-index coord of one dim
         weight=(("Delta", "chi"), np.arange(6.0).reshape(3, 2)),  # on dims no variable shares
@@ -47,15 +63,23 @@ def test_every_input_coord_on_the_grid_dims_is_kept(lazy):
         xr.testing.assert_identical(out[name], inputs[name])
 
 
-def test_each_grid_point_equals_the_flat_backend_call():
+def test_each_labelled_grid_point_matches_qutip():
+    """Every (Delta, chi) label carries QuTiP's steady state of that point (independent solver)."""
+    qutip = pytest.importorskip("qutip")
     inputs = grid()
     out = pyspb.solve(inputs, cutoff=4, P=True)
     for Delta in inputs.Delta.values:
         for chi in inputs.chi.values:
-            P = native.steady_state_populations(
-                np.array([Delta]), np.array([0.3 - 0.1j]), np.array([chi]), np.array([0.06]), np.array([0.25]), cutoff=4
-            )[0]
-            np.testing.assert_allclose(out.P.sel(Delta=Delta, chi=chi).values, P, rtol=1e-9, atol=1e-20)
+            H, c_ops, a1, a2 = qutip_model(Delta, 0.3 - 0.1j, chi, 0.06, 0.25, cutoff=4)
+            rho = qutip.steadystate(H, c_ops, method="direct")
+            here = out.sel(Delta=Delta, chi=chi)
+            np.testing.assert_allclose(here.P.values.ravel(), rho.diag().real, rtol=1e-7, atol=1e-14)
+            N_cw = qutip.expect(a1.dag() * a1, rho)
+            g2_cw = qutip.expect(a1.dag() * a1.dag() * a1 * a1, rho) / N_cw**2
+            N_ccw = qutip.expect(a2.dag() * a2, rho)
+            assert float(here.N_cw) == pytest.approx(N_cw, rel=1e-8)
+            assert float(here.g2_cw) == pytest.approx(g2_cw, rel=1e-6)
+            assert float(here.N_ccw) == pytest.approx(N_ccw, rel=1e-7)
 
 
 def test_complex_J_and_split_J_agree_and_chunks_do_not_matter():
@@ -63,7 +87,8 @@ def test_complex_J_and_split_J_agree_and_chunks_do_not_matter():
     inputs = grid()
     inputs["J"] = inputs.J_re + 1j * inputs.J_im
     joined = pyspb.solve(inputs.drop_vars(["J_re", "J_im"]), cutoff=3, chunk_size=1, progress=False)
-    xr.testing.assert_allclose(split.drop_attrs(), joined.drop_attrs(), rtol=1e-9)
+    xr.testing.assert_allclose(split[list(OBSERVABLES)].drop_attrs(), joined[list(OBSERVABLES)].drop_attrs(), rtol=1e-9)
+    xr.testing.assert_identical(joined.J, inputs.J)  # the inputs are recorded as given
 
 
 def test_scalar_inputs_give_a_zero_dimensional_result():
@@ -87,12 +112,13 @@ def test_paper_headline_numbers():
 def test_J_zero_leaves_ccw_empty_and_its_g_nan():
     inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=1.0, xi=0.1, gamma=0.3)
     out = pyspb.solve(inputs, cutoff=4)
-    assert float(out.N_ccw) < 1e-14 * float(out.N_cw)
+    assert float(out.N_ccw) == 0.0 and "exactly 0 where J = 0" in out.N_ccw.attrs["comment"]
     assert np.isnan(float(out.g2_ccw)) and "empty" in out.g2_ccw.attrs["comment"]
 
 
 def test_small_cutoff_gives_nan_for_higher_orders_with_a_note():
-    out = pyspb.solve(grid(), cutoff=2)
+    with pytest.warns(pyspb.TruncationWarning):  # 1.7e-4 in the top level
+        out = pyspb.solve(grid(), cutoff=2)
     assert np.all(np.isnan(out.g3_cw)) and np.all(np.isnan(out.g4_cw))
     assert "cutoff 2 < 4" in out.g4_cw.attrs["comment"]
     assert np.all(np.isfinite(out.g2_cw))
@@ -100,7 +126,8 @@ def test_small_cutoff_gives_nan_for_higher_orders_with_a_note():
 
 def test_truncation_error_flags_a_too_small_cutoff():
     inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=0.02, xi=0.25, gamma=0.5)  # N ~ 1
-    assert float(pyspb.solve(inputs, cutoff=3).truncation_error) > 0.01
+    with pytest.warns(pyspb.TruncationWarning):
+        assert float(pyspb.solve(inputs, cutoff=3).truncation_error) > 0.01
     assert float(pyspb.solve(inputs, cutoff=12).truncation_error) < 1e-6
 
 
@@ -222,3 +249,115 @@ def test_progress_bar_on_request_and_off_with_false(capsys):
     pyspb.solve(inputs, cutoff=3, chunk_size=2, progress=False)
     pyspb.solve(inputs, cutoff=3)  # default: a bar only for grids larger than one chunk
     assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------- unreliable numbers (issue 9)
+
+
+def coherent_amplitudes(Delta, J, xi, gamma):
+    """chi = 0: both modes are coherent; their amplitudes solve the linear equations of motion."""
+    M = np.array([[1j * Delta + gamma / 2, 1j * J], [1j * np.conj(J), 1j * Delta + gamma / 2]])
+    return np.linalg.solve(M, [-1j * xi, 0.0])
+
+
+def test_far_too_small_cutoff_warns_and_gross_points_are_nan():
+    """chi = 0, xi = 10 gamma: exact N = 400; cutoff 6 used to return N = 3.0 without a word."""
+    xi = np.array([0.05, 0.45, 10.0])
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=0.0, xi=xi, gamma=1.0)
+    with pytest.warns(pyspb.TruncationWarning) as record:
+        out = pyspb.solve(inputs, cutoff=6)
+    message = str(record[0].message)
+    assert "up to 0.14 at cutoff 6" in message and "at 2 of 3 point(s)" in message
+    assert "at 1 point(s) it exceeds 0.01" in message and "Raise cutoff (or use cutoff='auto')" in message
+    assert record[0].filename == __file__  # points at the user's call
+    N_exact = np.abs([coherent_amplitudes(0.0, 0.0, x, 1.0)[0] for x in xi]) ** 2  # 4 xi^2
+    assert float(out.N_cw[0]) == pytest.approx(N_exact[0], rel=1e-9)
+    assert float(out.N_cw[1]) == pytest.approx(N_exact[1], rel=1e-2)  # warned: 1e-3 off, reported
+    for name in ("N_cw", "g2_cw", "g4_cw"):  # 0.14 in the top level: N would be 3.0 instead of 400
+        assert np.isnan(float(out[name][2])) and "truncation_error > 0.01" in out[name].attrs["comment"]
+    assert float(out.truncation_error[2]) > 0.1  # the evidence is kept
+    assert issubclass(pyspb.TruncationWarning, RuntimeWarning)
+
+
+def test_enough_cutoff_gives_no_warning():
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=0.0, xi=np.array([0.05, 0.45]), gamma=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pyspb.solve(inputs, cutoff=14)
+
+
+def test_g2_tau_warns_about_truncation_too():
+    inputs = pyspb.rate_grid(Delta=0.0, J_re=0.0, J_im=0.0, chi=0.0, xi=10.0, gamma=1.0)
+    with pytest.warns(pyspb.TruncationWarning, match="pyspb.g2_tau: truncation error .* at cutoff 4"):
+        pyspb.g2_tau(inputs, [0.0, 0.5], cutoff=4)
+
+
+def test_cli_sweep_warns_about_truncation(tmp_path):
+    config = tmp_path / "far.toml"
+    config.write_text("[rates]\nDelta = 0.0\nJ_re = 0.0\nJ_im = 0.0\nchi = 0.0\nxi = 10.0\ngamma = 1.0\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "pyspb.cli", "sweep", str(config), "--out", str(tmp_path / "far.nc"), "--cutoff", "4"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "TruncationWarning: pyspb.solve: truncation error" in run.stderr
+
+
+@pytest.mark.parametrize("J", [0.07, 1.0])
+def test_ccw_at_huge_detuning_is_correct_or_nan(J):
+    """chi = 0 (exact: coherent states).  N_ccw used to be rounding noise from Delta / gamma ~ 1e5 on."""
+    Delta = np.geomspace(1e2, 3e8, 12)
+    out = pyspb.solve(pyspb.rate_grid(Delta=Delta, J_re=J, J_im=0.0, chi=0.0, xi=0.2, gamma=1.0), cutoff=4)
+    exact = np.abs([coherent_amplitudes(D, J, 0.2, 1.0) for D in Delta]) ** 2
+    np.testing.assert_allclose(out.N_cw, exact[:, 0], rtol=1e-7)
+    N_ccw = out.N_ccw.values
+    reported = np.isfinite(N_ccw)
+    np.testing.assert_allclose(N_ccw[reported], exact[reported, 1], rtol=1e-5)
+    # resolved to ~1e-6 up to ~1e3 gamma; from ~1e5 gamma on the old code returned rounding noise
+    assert reported[:2].all() and not reported[-6:].any()
+    assert "not resolved by the solver" in out.N_ccw.attrs["comment"]
+    g2 = out.g2_ccw.values
+    np.testing.assert_allclose(g2[np.isfinite(g2)], 1.0, rtol=1e-5)  # coherent: g2 = 1, never 1e8
+
+
+def test_ccw_at_huge_detuning_with_kerr_matches_the_weak_drive_population():
+    """chi = 5 gamma: N_ccw against Eq. (6)'s P01 (exact to O(xi^4)); g2_ccw was 8.4e7 at 3e8 gamma."""
+    inputs = pyspb.rate_grid(Delta=np.geomspace(1e2, 3e8, 8), J_re=1.0, J_im=0.0, chi=5.0, xi=0.2, gamma=1.0)
+    out = pyspb.solve(inputs, cutoff=4)
+    P01 = pyspb.analytic.weak_drive(inputs).P01_ccw.values
+    N_ccw = out.N_ccw.values
+    reported = np.isfinite(N_ccw)
+    assert reported[:2].all()
+    np.testing.assert_allclose(N_ccw[reported], P01[reported], rtol=1e-4)
+    assert np.isnan(out.g2_ccw.values[-1])
+
+
+def test_paper_device_keeps_every_number_within_its_detuning_range():
+    """The resolution rule scales with |Delta| only beyond 10 gamma: Fig. 1(c)'s range keeps all numbers."""
+    dev = pyspb.Device()
+    gamma1 = float(dev.rates(tip=False).gamma1)
+    out = pyspb.solve(dev.rates(Delta=np.linspace(-5, 5, 11) * gamma1, tip=False), cutoff=5)
+    for name in ("N_cw", "N_ccw", "g2_cw", "g2_ccw"):
+        assert np.isfinite(out[name]).all(), name
+
+
+def test_saved_result_reproduces_itself(tmp_path):
+    inputs = pyspb.Device().rates(phi=np.linspace(0.2, 0.3, 3), r=[0.3, 0.35])
+    out = pyspb.solve(inputs, cutoff=4)
+    for name in ("chi", "xi"):  # scalars of the device
+        assert out[name].ndim == 0 and float(out[name]) == float(inputs[name])
+    xr.testing.assert_identical(out.gamma, inputs.gamma)  # over r: not a coord, still recorded
+    loaded = pyspb.load(pyspb.save(out, tmp_path / "run.nc"))
+    again = pyspb.solve(loaded, cutoff=loaded.attrs["cutoff"], backend=loaded.attrs["backend"])
+    xr.testing.assert_allclose(again[list(OBSERVABLES)], out[list(OBSERVABLES)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+def test_a_dim_of_size_zero_gives_an_empty_result(lazy):
+    if lazy:
+        pytest.importorskip("dask")
+    inputs = pyspb.Device().rates(phi=np.array([]), r=[0.3, 0.4])
+    out = pyspb.solve(inputs.chunk() if lazy else inputs, cutoff=3).compute()
+    assert dict(out.g2_cw.sizes) == {"phi": 0, "r": 2} or dict(out.g2_cw.sizes) == {"r": 2, "phi": 0}
+    assert out.N_cw.size == 0

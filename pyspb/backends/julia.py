@@ -5,8 +5,10 @@ of the repository): exact steady states by a sparse LU solve of the Liouvillian 
 vacuum population fixed, grid points spread over Julia's threads, and g2(tau) by
 ``timeevolution.master``.  This module only moves arrays in and out.
 
-Nothing here imports juliacall until a computation (or :func:`version_info`) is requested;
-:func:`executable_present` never starts Julia and never downloads anything.
+Nothing here imports juliacall until a computation (or :func:`version_info`) is requested.
+Whether Julia and pyspb's Julia packages are present (:func:`executable_present`,
+:func:`julia_ready`, used by ``backend="auto"``) is :mod:`pyspb.backends.julia_setup`'s
+question; it never starts Julia and never downloads anything.
 
 Where the Julia code comes from
 -------------------------------
@@ -25,35 +27,66 @@ Configuration (environment variables)
     ``JULIA_NUM_THREADS``) chose a number.
 ``PYTHON_JULIACALL_HANDLE_SIGNALS``
     set to ``yes`` (juliacall's advice for multi-threaded Julia) unless you chose otherwise
-    or asked for a single thread.  With ``yes``, Ctrl-C does not raise KeyboardInterrupt
-    while Julia runs.
+    or asked for a single thread.  With ``yes`` Julia installs its own signal handlers when
+    juliacall starts, in place of Python's, for the rest of the Python session: from the
+    first Julia call on, Ctrl-C (and Jupyter's interrupt, a SIGINT) no longer raises
+    KeyboardInterrupt, in Julia or in Python code (juliacall's documentation); only a restart
+    gives it back.  Choose ``PYTHON_JULIACALL_THREADS=1`` or ``..._HANDLE_SIGNALS=no`` (then
+    multi-threaded Julia may crash, juliacall warns) to keep Python's handling.
 ``PYTHON_JULIAPKG_EXE``
     an existing ``julia`` executable for juliapkg to use instead of downloading one.
+``PYTHON_JULIACALL_EXE`` with ``PYTHON_JULIACALL_PROJECT``
+    (juliacall >= 0.9.28) a Julia and a project to use as they are, without juliapkg: the
+    project must already hold PySPBJulia and PythonCall.
 ``PYSPB_JULIA_PROJECT``
     a ``PySPBJulia`` package directory to load instead of the installed one.
+
+Threads and memory
+------------------
+Julia is called only from Python's main thread (:func:`_require_main_thread`; dask inputs
+are computed block by block in the calling thread by :func:`pyspb.solve`).  Inside Julia the
+points of a call are spread over at most :func:`concurrent_factorisations` tasks, Julia's
+threads bounded by the estimated memory of one sparse LU factorisation
+(:func:`factorisation_memory`) against the available memory.
 """
 
 from __future__ import annotations
 
 import functools
-import json
+import itertools
+import math
 import operator
 import os
-import shutil
-import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .julia_setup import (
+    DEFAULT_PACKAGE_DIR,
+    HOW_TO_GET_JULIA,
+    PROJECT_ENV,
+    executable_present,
+    julia_ready,
+    option,
+    packages_installed,
+    ready,
+)
+
 __all__ = [
     "NAME",
     "PROJECT_ENV",
+    "available_memory",
+    "concurrent_factorisations",
     "executable_present",
+    "factorisation_memory",
     "g2_tau_cw",
     "julia_package_dir",
+    "julia_ready",
     "packages_installed",
     "ready",
+    "solver_options",
     "spectra",
     "steady_state_populations",
     "tau_correlations",
@@ -63,136 +96,8 @@ __all__ = [
 NAME = "julia"
 #: what solves the steady states (recorded in the results' attrs)
 METHOD = "sparse LU (UMFPACK) of the vacuum-fixed Liouvillian built with QuantumOptics.jl"
-
-#: environment variable naming a PySPBJulia package directory to load instead
-PROJECT_ENV = "PYSPB_JULIA_PROJECT"
-
-#: the juliapkg declaration of the Julia dependencies (QuantumOptics.jl and PySPBJulia)
-JULIAPKG_JSON = Path(__file__).resolve().parents[1] / "juliapkg.json"
-
-
-def _declared_package_dir() -> Path:
-    """The ``"path"`` of PySPBJulia in ``juliapkg.json``, relative to that file as juliapkg reads it."""
-    declared = json.loads(JULIAPKG_JSON.read_text())["packages"]["PySPBJulia"]["path"]
-    return JULIAPKG_JSON.parent / declared
-
-
-#: the Julia package shipped with pyspb (the one juliapkg installs)
-DEFAULT_PACKAGE_DIR = _declared_package_dir()
-
-_EXE_NAME = "julia.exe" if os.name == "nt" else "julia"
-
-_HOW_TO_GET_JULIA = (
-    "On first use juliacall (through juliapkg) needs internet access to download Julia and "
-    "QuantumOptics.jl, then precompiles them (several minutes, once); to use a Julia you "
-    "already have, set PYTHON_JULIAPKG_EXE to its julia executable (Julia >= 1.10). "
-    'backend="native" computes the same results without Julia.'
-)
-
-
-# --- finding Julia without starting it -------------------------------------------------
-
-
-def _option(xkey: str, envkey: str) -> str | None:
-    """A juliacall/juliapkg option as they read it: ``-X xkey=...`` first, then ``envkey``."""
-    value = getattr(sys, "_xoptions", {}).get(xkey)
-    if isinstance(value, str) and value:
-        return value
-    value = os.environ.get(envkey)
-    return value or None
-
-
-def _is_executable(path: str | os.PathLike | None) -> bool:
-    return path is not None and os.path.isfile(path) and os.access(path, os.X_OK)
-
-
-def _juliapkg_project() -> str:
-    """The Julia project juliapkg would use (the rules of juliapkg's ``state.py``)."""
-    project = _option("juliapkg-project", "PYTHON_JULIAPKG_PROJECT")
-    if project:
-        return project
-    prefix = sys.prefix if sys.prefix != sys.base_prefix else os.environ.get("CONDA_PREFIX")
-    if prefix is None:
-        depot_path = os.environ.get("JULIA_DEPOT_PATH")
-        if depot_path:
-            depot = os.path.abspath(depot_path.split(";" if os.name == "nt" else ":")[0])
-        else:
-            depot = os.path.join(os.path.expanduser("~"), ".julia")
-        return os.path.join(depot, "environments", "pyjuliapkg")
-    return os.path.abspath(os.path.join(prefix, "julia_env"))
-
-
-def _find_executable() -> str | None:
-    """Path of a Julia executable that juliacall would use without downloading, or None."""
-    module = sys.modules.get("juliacall")
-    config = getattr(module, "CONFIG", {})
-    if config.get("inited"):
-        return config.get("exepath") or "julia (already running)"
-    # explicit choices are decisive: if one is set but wrong, Julia will not start
-    exe = _option("juliacall-exe", "PYTHON_JULIACALL_EXE")
-    if exe:
-        found = shutil.which(exe) or exe
-        return found if _is_executable(found) else None
-    bindir = _option("juliacall-home", "PYTHON_JULIACALL_BINDIR")
-    if bindir:
-        found = os.path.join(bindir, _EXE_NAME)
-        return found if _is_executable(found) else None
-    exe = _option("juliapkg-exe", "PYTHON_JULIAPKG_EXE")
-    if exe:
-        found = shutil.which(exe) or exe
-        return found if _is_executable(found) else None
-    # what juliapkg resolved or installed before (its meta.json, its own install directory)
-    prefix = os.path.join(_juliapkg_project(), "pyjuliapkg")
-    recorded = _juliapkg_meta().get("executable")
-    recorded = recorded if isinstance(recorded, str) else None
-    candidates = [recorded, os.path.join(prefix, "install", "bin", _EXE_NAME), shutil.which("julia")]
-    return next((c for c in candidates if _is_executable(c)), None)
-
-
-def _juliapkg_meta() -> dict:
-    """Juliapkg's record of its last resolve (``<project>/pyjuliapkg/meta.json``), or {}."""
-    try:
-        with open(os.path.join(_juliapkg_project(), "pyjuliapkg", "meta.json")) as file:
-            meta = json.load(file)
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
-def packages_installed() -> bool:
-    """True if juliapkg has already resolved (installed) pyspb's Julia dependencies.
-
-    juliapkg records in ``meta.json`` every ``juliapkg.json`` it installed the packages of;
-    pyspb's must be among them (QuantumOptics.jl and PySPBJulia are then in juliapkg's Julia
-    environment).  Never imports juliacall or juliapkg.
-    """
-    if getattr(sys.modules.get("juliacall"), "CONFIG", {}).get("inited"):
-        return True
-    recorded = _juliapkg_meta().get("deps_files")
-    if not isinstance(recorded, dict):
-        return False
-    ours = os.path.normcase(os.path.normpath(os.path.abspath(JULIAPKG_JSON)))
-    return any(os.path.normcase(os.path.normpath(os.path.abspath(name))) == ours for name in recorded)
-
-
-def ready() -> bool:
-    """True if ``backend="julia"`` can run without downloading anything (used by "auto")."""
-    return executable_present() and packages_installed()
-
-
-def executable_present() -> bool:
-    """True if a Julia executable already exists, so that using Julia starts no download.
-
-    Looks at juliacall's and juliapkg's settings (``PYTHON_JULIACALL_EXE``,
-    ``PYTHON_JULIACALL_BINDIR``, ``PYTHON_JULIAPKG_EXE``), at the Julia juliapkg recorded or
-    installed in its project (``<project>/pyjuliapkg/meta.json`` and
-    ``<project>/pyjuliapkg/install/bin/julia``; the project is ``PYTHON_JULIAPKG_PROJECT`` or
-    ``<virtual env>/julia_env``), and for ``julia`` on PATH.  Never imports juliacall or
-    juliapkg and never starts Julia (so the Julia version is not checked, and Julia
-    packages may still need to be installed on first use).
-    """
-    return _find_executable() is not None
-
+#: juliacall must be called from Python's main thread (PythonCall.jl issue #578)
+MAIN_THREAD_ONLY = True
 
 # --- loading the Julia package ---------------------------------------------------------
 
@@ -216,11 +121,11 @@ def julia_package_dir() -> Path:
 
 def _configure_juliacall() -> None:
     """Thread and signal defaults for juliacall, set only where the user chose nothing."""
-    threads = _option("juliacall-threads", "PYTHON_JULIACALL_THREADS")
+    threads = option("juliacall-threads", "PYTHON_JULIACALL_THREADS")
     if threads is None and "JULIA_NUM_THREADS" not in os.environ:
         os.environ["PYTHON_JULIACALL_THREADS"] = threads = "auto"
     threads = threads or os.environ.get("JULIA_NUM_THREADS", "1")
-    if _option("juliacall-handle-signals", "PYTHON_JULIACALL_HANDLE_SIGNALS") is None and threads.strip() != "1":
+    if option("juliacall-handle-signals", "PYTHON_JULIACALL_HANDLE_SIGNALS") is None and threads.strip() != "1":
         # juliacall's advice for Julia with several threads (see PythonCall.jl's docs)
         os.environ["PYTHON_JULIACALL_HANDLE_SIGNALS"] = "yes"
 
@@ -235,7 +140,7 @@ def _load():
     except Exception as error:  # ImportError, or juliapkg failing to find/install Julia
         raise RuntimeError(
             f"backend='julia': could not start Julia through juliacall ({type(error).__name__}: {error}). "
-            + _HOW_TO_GET_JULIA
+            + HOW_TO_GET_JULIA
         ) from error
     try:
         module = juliacall.newmodule("PySPB")
@@ -247,16 +152,143 @@ def _load():
     except Exception as error:
         raise RuntimeError(
             f"backend='julia': Julia started but the Julia package PySPBJulia could not be loaded "
-            f"from {package} ({type(error).__name__}: {error}). " + _HOW_TO_GET_JULIA
+            f"from {package} ({type(error).__name__}: {error}). " + HOW_TO_GET_JULIA
         ) from error
 
 
 _LOAD_LOCK = threading.Lock()
 
 
+def _require_main_thread() -> None:
+    """Raise unless called from Python's main thread (juliacall may hang elsewhere).
+
+    PythonCall.jl issue #578 (open; juliacall 0.9.x): Julia code called from a Python thread
+    other than the main one hangs in ``jl_gc_wait_for_the_world`` as soon as it triggers a
+    garbage collection, even with ``PYTHON_JULIACALL_HANDLE_SIGNALS=yes``.  The LU solves and
+    the ODE runs allocate, so a collection is near-certain: refuse instead of hanging.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError(
+            f"backend='julia' was called from the Python thread {threading.current_thread().name!r}, "
+            "not the main thread: juliacall can hang there when Julia collects garbage (PythonCall.jl "
+            "issue #578). Call it from the main thread (pyspb.solve computes dask inputs for Julia "
+            "block by block in the calling thread; do not wrap it in threads, dask.delayed or a "
+            'dask.distributed worker), or use backend="native", which is thread-safe.'
+        )
+
+
 def _julia():
+    _require_main_thread()
     with _LOAD_LOCK:
         return _load()
+
+
+# --- memory: how many factorisations at once ---------------------------------------------
+
+_MIB = 2**20
+
+#: peak memory of one UMFPACK factorisation (symbolic + numeric, ComplexF64) of the reduced
+#: system at the paper's point, (cutoff, bytes): cutoffs 6, 8, 10 measured for pyspb issue 10
+#: with UMFPACK 5.7.9 (SuiteSparse 5.12, default control, Info[UMFPACK_PEAK_MEMORY]) on the
+#: matrix of ``pyspb.model.liouvillian``; cutoff 14 as quoted in issue 10 (not measured here)
+UMFPACK_MEASURED = ((6, 15.5 * _MIB), (8, 102 * _MIB), (10, 372 * _MIB), (14, 2.9e9))
+#: safety factor on the interpolated measurement (UMFPACK version, value-dependent pivoting)
+FACTORISATION_MARGIN = 1.5
+#: share of the available memory the Julia tasks may fill with factorisations together
+MEMORY_SHARE = 0.75
+
+
+def _unknowns(cutoff: int) -> int:
+    """Size of the reduced system: (cutoff + 1)^4 density-matrix entries less the vacuum one."""
+    return (cutoff + 1) ** 4 - 1
+
+
+def factorisation_memory(cutoff: int) -> float:
+    """Estimated bytes one Julia task needs for one point at ``cutoff`` (its LU and buffers).
+
+    The UMFPACK factors: a piecewise power law in the number of unknowns
+    ``n = (cutoff + 1)^4 - 1`` through :data:`UMFPACK_MEASURED` (log-log interpolation; below
+    cutoff 6 the slope of the first pair, above 14 the steepest slope measured, n^1.87,
+    to err on the large side), times :data:`FACTORISATION_MARGIN`; plus the task's own arrays:
+    the matrix values and UMFPACK's copy of the matrix (at most 11 stored entries per row:
+    1 diagonal, 4 from the hopping, 4 from the drive, 2 from the jumps; measured 8 to 10;
+    16 + 16 + 8 + 8 bytes each), right-hand side, solution and UMFPACK's workspace (about
+    10 complex numbers per unknown).
+    """
+    n = _unknowns(cutoff)
+    points = [(math.log(_unknowns(c)), math.log(b)) for c, b in UMFPACK_MEASURED]
+    slopes = [(y1 - y0) / (x1 - x0) for (x0, y0), (x1, y1) in itertools.pairwise(points)]
+    x = math.log(n)
+    if x <= points[0][0]:
+        y = points[0][1] + slopes[0] * (x - points[0][0])
+    elif x >= points[-1][0]:
+        y = points[-1][1] + max(slopes) * (x - points[-1][0])
+    else:
+        k = next(k for k in range(len(slopes)) if x <= points[k + 1][0])
+        y = points[k][1] + slopes[k] * (x - points[k][0])
+    buffers = 11 * n * (16 + 16 + 8 + 8) + 10 * n * 16
+    return FACTORISATION_MARGIN * math.exp(y) + buffers
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now, or None if unknown.
+
+    Linux: ``MemAvailable`` of /proc/meminfo, lowered to the room left under a cgroup limit
+    (v2 ``memory.max`` less ``memory.current``, or v1 ``memory.limit_in_bytes`` less
+    ``memory.usage_in_bytes``).  Elsewhere half the physical memory (``os.sysconf``).
+    """
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit, usage in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            with open(limit) as a, open(usage) as b:
+                room = int(a.read().strip()) - int(b.read().strip())
+        except (OSError, ValueError):  # absent, or "max" (no limit)
+            continue
+        found.append(max(room, 0))
+    if found:
+        return min(found)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def concurrent_factorisations(cutoff: int, threads: int, available: int | None) -> int:
+    """How many points Julia may factorise at once: its threads, bounded by memory.
+
+    ``min(threads, MEMORY_SHARE * available // factorisation_memory(cutoff))``, at least 1;
+    ``threads`` alone if ``available`` is None (unknown).  Raises MemoryError if even one
+    factorisation is estimated (without the margin) to exceed ``available``: the process
+    would be killed (and a Jupyter kernel with it) instead of getting an error.
+    """
+    threads = max(1, int(threads))
+    if available is None:
+        return threads
+    need = factorisation_memory(cutoff)
+    if need / FACTORISATION_MARGIN > available:
+        raise MemoryError(
+            f"backend='julia' at cutoff {cutoff}: one sparse LU factorisation needs an estimated "
+            f"{need / FACTORISATION_MARGIN / 2**30:.1f} GiB but {available / 2**30:.1f} GiB are available. "
+            "Use a smaller cutoff (check truncation_error) or backend='native', which does not factorise "
+            "the full Liouvillian."
+        )
+    return max(1, min(threads, int(MEMORY_SHARE * available // need)))
+
+
+def _ntasks(module, cutoff: int) -> int:
+    """Concurrent Julia tasks for one call: Julia's threads bounded by the memory estimate."""
+    threads = int(module.versions()[2])
+    return concurrent_factorisations(cutoff, threads, available_memory())
 
 
 # --- the backend seam ------------------------------------------------------------------
@@ -286,6 +318,21 @@ def _to_numpy(array) -> np.ndarray:
     return np.array(np.asarray(array), dtype=np.float64, order="C", copy=True)
 
 
+def solver_options(tolerance: float | None = None) -> dict:
+    """Keyword arguments of :func:`steady_state_populations`: none.
+
+    The sparse LU solve is direct, so a ``tolerance`` has nothing to set: it is ignored,
+    with a :class:`UserWarning` saying so when one is given.
+    """
+    if tolerance is not None:
+        warnings.warn(
+            f"the julia backend solves directly (sparse LU) and ignores tolerance={tolerance!r}",
+            UserWarning,
+            stacklevel=3,
+        )
+    return {}
+
+
 def steady_state_populations(Delta, J, chi, xi, gamma, *, cutoff: int) -> np.ndarray:
     """Joint photon-number probabilities of the steady state, computed in Julia.
 
@@ -305,7 +352,8 @@ def steady_state_populations(Delta, J, chi, xi, gamma, *, cutoff: int) -> np.nda
     cutoff = _cutoff(cutoff)
     if points[0].size == 0:
         return np.empty((0, cutoff + 1, cutoff + 1))
-    return _to_numpy(_julia().steady_state_populations(*points, cutoff=cutoff))
+    module = _julia()
+    return _to_numpy(module.steady_state_populations(*points, cutoff=cutoff, ntasks=_ntasks(module, cutoff)))
 
 
 def g2_tau_cw(Delta, J, chi, xi, gamma, tau, *, cutoff: int) -> np.ndarray:
@@ -322,7 +370,8 @@ def g2_tau_cw(Delta, J, chi, xi, gamma, tau, *, cutoff: int) -> np.ndarray:
         raise ValueError("tau must be finite and >= 0")
     if points[0].size == 0 or tau.size == 0:
         return np.empty((points[0].size, tau.size))
-    return _to_numpy(_julia().g2_tau_cw(*points, tau, cutoff=cutoff))
+    module = _julia()
+    return _to_numpy(module.g2_tau_cw(*points, tau, cutoff=cutoff, ntasks=_ntasks(module, cutoff)))
 
 
 def version_info() -> dict:
@@ -355,7 +404,8 @@ def tau_correlations(Delta, J, chi, xi, gamma, tau, *, cutoff: int) -> dict[str,
     tau = np.ascontiguousarray(np.asarray(tau, dtype=np.float64).reshape(-1))
     if not np.all(np.isfinite(tau)) or np.any(tau < 0):
         raise ValueError("tau must be finite and >= 0")
-    result = _julia().tau_correlations(*points, tau, cutoff=cutoff)
+    module = _julia()
+    result = module.tau_correlations(*points, tau, cutoff=cutoff, ntasks=_ntasks(module, cutoff))
     names = ("N_cw", "N_ccw", "G_cw_cw", "G_cw_ccw", "G_ccw_ccw", "photons_cw", "photons_ccw")
     return {name: _to_numpy(getattr(result, name)) for name in names}
 
@@ -369,6 +419,7 @@ def spectra(Delta, J, chi, xi, gamma, omega, *, cutoff: int) -> dict[str, np.nda
     points = _points(Delta, J, chi, xi, gamma)
     cutoff = _cutoff(cutoff)
     omega = np.ascontiguousarray(np.asarray(omega, dtype=np.float64).reshape(-1))
-    result = _julia().spectra(*points, omega, cutoff=cutoff)
+    module = _julia()
+    result = module.spectra(*points, omega, cutoff=cutoff, ntasks=_ntasks(module, cutoff))
     names = ("S_cw", "S_ccw", "coherent_cw", "coherent_ccw", "N_cw", "N_ccw")
     return {name: _to_numpy(getattr(result, name)) for name in names}

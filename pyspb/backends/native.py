@@ -42,6 +42,7 @@ same vacuum-fixed system instead, so no point returns an unconverged answer.
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from collections.abc import Callable
@@ -72,6 +73,8 @@ METHOD_SPECTRUM = (
     "exact steady state, then (L - i omega)^-1 by GMRES preconditioned with the exact no-jump inverse"
     " (sparse LU where it does not converge; pyspb.backends.native_spectrum)"
 )
+#: NumPy/SciPy release the GIL and are safe in any thread (dask workers included)
+MAIN_THREAD_ONLY = False
 
 #: relative residual at which the graded GMRES stops
 DEFAULT_TOLERANCE = 1e-12
@@ -96,6 +99,33 @@ def version_info() -> dict:
     import scipy
 
     return {"numpy_version": np.__version__, "scipy_version": scipy.__version__}
+
+
+def solver_options(tolerance: float | None = None) -> dict:
+    """Keyword arguments of :func:`steady_state_populations`: ``tolerance`` checked and defaulted.
+
+    Parameters
+    ----------
+    tolerance : float, optional
+        Relative accuracy per photon-number level, in (0, 1e-3); default
+        :data:`DEFAULT_TOLERANCE`.
+
+    Returns
+    -------
+    dict
+        ``{"tolerance": float}``.
+    """
+    if tolerance is None:
+        return {"tolerance": DEFAULT_TOLERANCE}
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real):
+        raise TypeError(
+            f"tolerance must be a number in (0, 1e-3) (the relative accuracy per photon-number level, "
+            f"default {DEFAULT_TOLERANCE:g}), got {tolerance!r}"
+        )
+    tolerance = float(tolerance)
+    if not 0 < tolerance < 1e-3:
+        raise ValueError(f"tolerance must be in (0, 1e-3), got {tolerance}")
+    return {"tolerance": tolerance}
 
 
 def steady_state_populations(

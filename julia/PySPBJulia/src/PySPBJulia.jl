@@ -22,7 +22,9 @@ equations of the diagonal elements of ρ are linearly dependent (trace preservat
 equation of ρ[vac, vac] is dropped, ρ[vac, vac] = 1 is imposed, its column moves to the
 right-hand side, and the reduced square system is solved by sparse LU (UMFPACK); the result
 is normalised by its trace afterwards. A dense trace row is avoided on purpose: it fills the
-LU factors and costs the small multi-photon populations their accuracy.
+LU factors and costs the small multi-photon populations their accuracy. All points share one
+sparsity pattern, so each task analyses it once (symbolic factorisation) and only refactorises
+the values (`lu!`) for its further points; at most `ntasks` factorisations live at once.
 
 `steadystate.eigenvector(L)` of QuantumOptics.jl (the eigenvector of eigenvalue 0 of the
 sparse Liouvillian, by Arpack) is an alternative for checks. `steadystate.iterative` is not
@@ -48,7 +50,7 @@ threads (juliacall: `PYTHON_JULIACALL_THREADS`) to use them.
 """
 module PySPBJulia
 
-using LinearAlgebra: BLAS, SingularException, lu, mul!, tr
+using LinearAlgebra: BLAS, issuccess, lu, lu!, mul!, tr
 using SparseArrays: SparseMatrixCSC, findnz, nnz, nonzeros, nzrange, rowvals, sparse
 using QuantumOptics:
     QuantumOptics,
@@ -228,36 +230,39 @@ function _hamiltonian(model::TwoModeKerrModel, c::Vector{ComplexF64})
 end
 
 """
-    _solve_reduced!(values, rhs, model, c)
+    _factorise!(factorisation, A)
 
-Unknowns ρ[2:end] (column-major, vacuum population fixed to 1) of one point: assemble the
-reduced Liouvillian on the common pattern and solve it by sparse LU (UMFPACK). `values`
-and `rhs` are work buffers of the calling task. Returns `nothing` if the reduced matrix is
-singular (no unique steady state with a populated vacuum).
+Sparse LU (UMFPACK) of the reduced Liouvillian `A` of one point. The first call of a task
+(`factorisation === nothing`) runs the full analysis (`lu`); later calls refactorise the
+values only with `lu!`, reusing the symbolic analysis (ordering, memory estimate) of the
+first: every point of a call stores its matrix on the common pattern of the model, which is
+what `lu!(F::UmfpackLU, A)` with `reuse_symbolic = true` requires (SparseArrays, branches
+release-1.10 to release-1.12 and main, `src/solvers/umfpack.jl`). `check = false`: a
+singular point is reported by `issuccess`, not thrown.
 """
-function _solve_reduced!(
-    values::Vector{ComplexF64},
-    rhs::Vector{ComplexF64},
-    model::TwoModeKerrModel,
-    c::Vector{ComplexF64},
-)
-    mul!(values, model.matrix_terms, c)
-    mul!(rhs, model.rhs_terms, c)
-    A = SparseMatrixCSC(
-        model.nunknowns,
-        model.nunknowns,
-        model.colptr,
-        model.rowval,
-        values,
-    )
-    x = try
-        lu(A) \ rhs
-    catch err
-        err isa SingularException || rethrow()
-        return nothing
-    end
-    all(isfinite, x) || return nothing
-    return x
+function _factorise!(factorisation, A::SparseMatrixCSC{ComplexF64, Int})
+    factorisation === nothing && return lu(A; check = false)
+    _free_numeric!(factorisation)
+    return lu!(factorisation, A; check = false)
+end
+
+"""
+    _free_numeric!(factorisation)
+
+Release the numeric factors (C memory, hundreds of MiB at large cutoffs) held by an UMFPACK
+factorisation now instead of at the next garbage collection. In SparseArrays (release-1.10
+to release-1.12 and main) `lu!` replaces the field `numeric` by a new object and leaves the
+old one to its finalizer, which runs only when Julia's GC collects it; the GC does not see
+the C memory, so without this call the factors of many points could pile up.
+"""
+_free_numeric!(factorisation) = finalize(factorisation.numeric)
+
+"""Release all C memory (numeric and symbolic) of an UMFPACK factorisation now."""
+function _free_factorisation!(factorisation)
+    factorisation === nothing && return nothing
+    finalize(factorisation.numeric)
+    finalize(factorisation.symbolic)
+    return nothing
 end
 
 """Trace of the (unnormalised) state whose vacuum population is 1 and the rest is `x`."""
@@ -279,9 +284,16 @@ function _density_operator(model::TwoModeKerrModel, x::Vector{ComplexF64})
     return DenseOperator(model.basis, model.basis, data)
 end
 
-"""Split `1:npts` into contiguous chunks, a few per thread (each chunk one task)."""
-function _chunks(npts::Integer)
-    nchunks = max(1, min(npts, 4 * Threads.nthreads()))
+"""
+    _chunks(npts, ntasks)
+
+Split `1:npts` into at most `ntasks` contiguous chunks (also at most `Threads.nthreads()` and
+`npts`), one task each. Each task holds one UMFPACK factorisation at a time, so `ntasks` bounds
+the memory of the factorisations alive at once (the Python side chooses it from an estimate
+of the memory per factorisation, `pyspb.backends.julia.concurrent_factorisations`).
+"""
+function _chunks(npts::Integer, ntasks::Integer)
+    nchunks = max(1, min(npts, ntasks, Threads.nthreads()))
     return collect(Iterators.partition(1:npts, cld(npts, nchunks)))
 end
 
@@ -316,28 +328,20 @@ function _check_failed(failed::Vector{Bool}, points)
 end
 
 """
-    _foreach_steady_state(f, model, points)
+    _foreach_steady_state(f, model, points, ntasks)
 
-Solve the steady state of every point, spread over Julia's threads (one BLAS thread), and
-call `f(k, x, c)` with the point index `k`, its reduced solution `x` (see
-[`_solve_reduced!`](@ref)) and its coefficients `c` (a buffer of the calling task: use it
-before returning). Throws, naming the points, if any reduced system is singular.
+Solve the steady state of every point, in at most `ntasks` tasks spread over Julia's threads
+(one BLAS thread), and call `f(k, x, c)` with the point index `k`, its reduced solution `x`
+(unknowns ρ[2:end] in column-major order, vacuum population fixed to 1) and its coefficients
+`c` (a buffer of the calling task: use it before returning). Throws, naming the points, if
+any reduced system is singular.
 """
-function _foreach_steady_state(f, model::TwoModeKerrModel, points)
+function _foreach_steady_state(f, model::TwoModeKerrModel, points, ntasks::Integer)
+    ntasks >= 1 || throw(ArgumentError("ntasks must be >= 1, got $ntasks"))
     failed = zeros(Bool, length(points.Delta))
     _with_serial_blas() do
-        Threads.@threads for chunk in _chunks(length(points.Delta))
-            values = Vector{ComplexF64}(undef, length(model.rowval))
-            rhs = Vector{ComplexF64}(undef, model.nunknowns)
-            c = Vector{ComplexF64}(undef, NCOEFFICIENTS)
-            for k in chunk
-                x = _solve_reduced!(values, rhs, model, _coefficients!(c, points, k))
-                if x === nothing
-                    failed[k] = true
-                else
-                    f(k, x, c)
-                end
-            end
+        Threads.@threads for chunk in _chunks(length(points.Delta), ntasks)
+            _solve_chunk!(f, failed, model, points, chunk)
         end
     end
     _check_failed(failed, points)
@@ -345,14 +349,54 @@ function _foreach_steady_state(f, model::TwoModeKerrModel, points)
 end
 
 """
-    steady_state_populations(Delta, J, chi, xi, gamma; cutoff) -> Array{Float64, 3}
+    _solve_chunk!(f, failed, model, points, chunk)
+
+The points `chunk` of one task, one after another: assemble each reduced Liouvillian on the
+common pattern (vacuum row and column removed, ρ[vac, vac] = 1 on the right-hand side),
+factorise it (reusing the symbolic analysis of the task's first point, see
+[`_factorise!`](@ref)), solve, and call `f`; mark singular points in `failed`. The task's
+factorisation is freed when the chunk ends, also on error.
+"""
+function _solve_chunk!(f, failed::Vector{Bool}, model::TwoModeKerrModel, points, chunk)
+    values = Vector{ComplexF64}(undef, length(model.rowval))
+    rhs = Vector{ComplexF64}(undef, model.nunknowns)
+    c = Vector{ComplexF64}(undef, NCOEFFICIENTS)
+    # the matrix shares `values`, so refilling `values` changes it; the pattern is the model's
+    A = SparseMatrixCSC(model.nunknowns, model.nunknowns, model.colptr, model.rowval, values)
+    factorisation = nothing
+    try
+        for k in chunk
+            _coefficients!(c, points, k)
+            mul!(values, model.matrix_terms, c)
+            mul!(rhs, model.rhs_terms, c)
+            factorisation = _factorise!(factorisation, A)
+            if !issuccess(factorisation)
+                failed[k] = true
+                continue
+            end
+            x = factorisation \ rhs
+            if all(isfinite, x)
+                f(k, x, c)
+            else
+                failed[k] = true
+            end
+        end
+    finally
+        _free_factorisation!(factorisation)
+    end
+    return nothing
+end
+
+"""
+    steady_state_populations(Delta, J, chi, xi, gamma; cutoff, ntasks) -> Array{Float64, 3}
 
 Joint photon-number probabilities of the exact steady state of the truncated model, at each
 of the `npts` points given by the equal-length vectors `Delta`, `J` (complex), `chi`, `xi`,
 `gamma` (one rate unit). Returns `P` of size `(npts, cutoff + 1, cutoff + 1)` with
 `P[k, n_cw + 1, n_ccw + 1] = ⟨n_cw, n_ccw| ρ_ss |n_cw, n_ccw⟩` of point `k` (through
 juliacall, `numpy.asarray(P)[k, n_cw, n_ccw]`). The points are solved in parallel over
-Julia's threads.
+Julia's threads by at most `ntasks` tasks (default `Threads.nthreads()`), each holding one
+sparse LU factorisation at a time: the bound on memory at large cutoffs.
 """
 function steady_state_populations(
     Delta::AbstractVector{<:Real},
@@ -361,6 +405,7 @@ function steady_state_populations(
     xi::AbstractVector{<:Real},
     gamma::AbstractVector{<:Real};
     cutoff::Integer,
+    ntasks::Integer = Threads.nthreads(),
 )
     points = _points(Delta, J, chi, xi, gamma)
     model = TwoModeKerrModel(cutoff)
@@ -368,7 +413,7 @@ function steady_state_populations(
     levels = model.cutoff + 1
     out = Array{Float64}(undef, npts, levels, levels)
     npts == 0 && return out
-    _foreach_steady_state(model, points) do k, x, _
+    _foreach_steady_state(model, points, ntasks) do k, x, _
         trace = _trace(model, x)
         for i in eachindex(model.diagonal)
             value = i == 1 ? 1.0 : real(x[model.diagonal[i] - 1])
@@ -380,7 +425,7 @@ function steady_state_populations(
 end
 
 """
-    g2_tau_cw(Delta, J, chi, xi, gamma, tau; cutoff, reltol=1e-10, abstol=1e-12) -> Matrix{Float64}
+    g2_tau_cw(Delta, J, chi, xi, gamma, tau; cutoff, ntasks, reltol=1e-10, abstol=1e-12)
 
 g2(τ) of the cw mode by the quantum regression theorem,
 
@@ -390,7 +435,8 @@ for every point (rows) and delay `tau[j] >= 0` (columns, in the inverse rate uni
 steady state ρ is the exact vacuum-fixed solve of [`steady_state_populations`](@ref); the
 conditional state a₁ρa₁† is normalised, propagated with `timeevolution.master` over the
 sorted delays (starting at τ = 0) and the result multiplied back by its norm. `reltol` and
-`abstol` go to the ODE solver. Points where the cw mode is empty give NaN.
+`abstol` go to the ODE solver; `ntasks` bounds the concurrent tasks (and factorisations) as
+in [`steady_state_populations`](@ref). Points where the cw mode is empty give NaN.
 """
 function g2_tau_cw(
     Delta::AbstractVector{<:Real},
@@ -400,6 +446,7 @@ function g2_tau_cw(
     gamma::AbstractVector{<:Real},
     tau::AbstractVector{<:Real};
     cutoff::Integer,
+    ntasks::Integer = Threads.nthreads(),
     reltol::Real = 1.0e-10,
     abstol::Real = 1.0e-12,
 )
@@ -412,7 +459,7 @@ function g2_tau_cw(
     out = Matrix{Float64}(undef, npts, length(delays))
     (npts == 0 || isempty(delays)) && return out
     tspan = unique!(sort!(vcat(0.0, delays)))
-    _foreach_steady_state(model, points) do k, x, c
+    _foreach_steady_state(model, points, ntasks) do k, x, c
         rho = _density_operator(model, x)
         out[k, :] = _g2_tau_point(model, rho, c, tspan, delays, reltol, abstol)
     end
@@ -478,7 +525,7 @@ using LinearAlgebra: I
 using SparseArrays: spzeros
 
 """
-    tau_correlations(Delta, J, chi, xi, gamma, tau; cutoff, reltol=1e-10, abstol=1e-12)
+    tau_correlations(Delta, J, chi, xi, gamma, tau; cutoff, ntasks, reltol=1e-10, abstol=1e-12)
 
 Two-time correlation functions of the steady state by the quantum regression theorem, for
 every point (rows) and delay `tau[j] >= 0` (columns). With the conditional states
@@ -489,7 +536,8 @@ form, then multiplied back by their trace) it returns the named tuple
   - `G_cw_cw = Tr[n₁ x_cw(τ)]`, `G_cw_ccw = Tr[n₂ x_cw(τ)]`, `G_ccw_ccw = Tr[n₂ x_ccw(τ)]`;
   - `photons_cw = Tr[(n₁ + n₂) x_cw(τ)]`, `photons_ccw` likewise (matrices npts × ntau).
 
-A conditional state with zero trace (an empty mode) gives zeros.
+A conditional state with zero trace (an empty mode) gives zeros. At most `ntasks` tasks
+(default `Threads.nthreads()`) run side by side, as in [`steady_state_populations`](@ref).
 """
 function tau_correlations(
     Delta::AbstractVector{<:Real},
@@ -499,6 +547,7 @@ function tau_correlations(
     gamma::AbstractVector{<:Real},
     tau::AbstractVector{<:Real};
     cutoff::Integer,
+    ntasks::Integer = Threads.nthreads(),
     reltol::Real = 1.0e-10,
     abstol::Real = 1.0e-12,
 )
@@ -515,7 +564,7 @@ function tau_correlations(
     (npts == 0 || ntau == 0) && return _correlation_tuple(N_cw, N_ccw, G)
     tspan = unique!(sort!(vcat(0.0, delays)))
     n2 = sparse(dagger(model.a2) * model.a2)
-    _foreach_steady_state(model, points) do k, x, c
+    _foreach_steady_state(model, points, ntasks) do k, x, c
         rho = _density_operator(model, x)
         N_cw[k] = real(expect(model.n1, rho))
         N_ccw[k] = real(expect(n2, rho))
@@ -591,7 +640,7 @@ function _conditional_photons(start, H, jumps, n1, n2, tspan, reltol, abstol)
 end
 
 """
-    spectra(Delta, J, chi, xi, gamma, omega; cutoff)
+    spectra(Delta, J, chi, xi, gamma, omega; cutoff, ntasks)
 
 Incoherent emission spectra of both modes, per point (rows) and frequency (columns):
 
@@ -610,6 +659,7 @@ function spectra(
     gamma::AbstractVector{<:Real},
     omega::AbstractVector{<:Real};
     cutoff::Integer,
+    ntasks::Integer = Threads.nthreads(),
 )
     points = _points(Delta, J, chi, xi, gamma)
     frequencies = Vector{Float64}(omega)
@@ -621,7 +671,7 @@ function spectra(
     N = [zeros(npts) for _ in 1:2]
     n2 = sparse(dagger(model.a2) * model.a2)
     npts == 0 && return _spectra_tuple(S, coherent, N)
-    _foreach_steady_state(model, points) do k, x, c
+    _foreach_steady_state(model, points, ntasks) do k, x, c
         rho = _density_operator(model, x)
         rate = sqrt(real(c[6]))
         L = liouvillian(_hamiltonian(model, c), [rate * model.a1, rate * model.a2])

@@ -1,85 +1,25 @@
-"""Draw the paper's panels from the Datasets of :mod:`pyspb.paper` (matplotlib).
-
-One function per panel, named as in :mod:`pyspb.paper`; each takes the panel's Dataset and
-an optional matplotlib ``ax`` (two Axes, top and bottom, for the two-row panels ``fig2a``
-and ``fig2b``) and returns the :class:`matplotlib.figure.Figure`.  Colours follow the
-paper: ideal cavity grey, without tip blue, with tip red; numerical results are curves,
-analytic (weak-drive) results markers.  :func:`plot_panel` dispatches by panel name.
-
-``import pyspb`` does not import this module, nor matplotlib; choose a backend
-(``matplotlib.use("Agg")``) before plotting if no display is available.
-"""
+"""The paper's panels, one drawing function per panel of :mod:`pyspb.paper` (same names)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
-__all__ = [
-    "PLOTS",
-    "plot_panel",
-    "fig1b",
-    "fig1c",
-    "fig2a",
-    "fig2b",
-    "fig3b",
-    "fig3c",
-    "fig3d",
-    "fig4a",
-    "fig4b",
-]
-
-#: colours of the three cavities (the paper's Fig. 1)
-CASE_COLORS = {"ideal": "0.45", "without tip": "tab:blue", "with tip": "tab:red"}
-#: colours and markers of chi / gamma in Fig. 2
-CHI_STYLES = {0.1: ("tab:blue", "s"), 0.5: ("tab:green", "^"), 3.0: ("tab:red", "o")}
-#: markers of the analytic results drawn on top of the numerical curves
-MARKER_COUNT = 16
-
-TAU_LABEL = r"$\tau$ ($\mu$s)"
-R_LABEL = r"$r$ ($\mu$m)"
-PHI_LABEL = r"$\phi$ ($\mu$m)"
-G2_LABEL = r"$g^{(2)}_{\rm cw}(0)$"
-N_LABEL = r"$N_{\rm cw}$"
-
-
-def _axes(ax, rows: int = 1, figsize: tuple[float, float] = (5.0, 3.8)):
-    """``(figure, [axes...])``: new ones if ``ax`` is None, else the given ones checked."""
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        figure, grid = plt.subplots(rows, 1, figsize=figsize, sharex=True, squeeze=False, layout="constrained")
-        return figure, list(grid[:, 0])
-    axes = list(ax) if isinstance(ax, (Sequence, np.ndarray)) else [ax]
-    if len(axes) != rows:
-        raise ValueError(
-            f"this panel needs {rows} Axes ({'top, bottom' if rows == 2 else 'one'}), got {len(axes)}; "
-            "pass ax=None to create them"
-        )
-    for item in axes:
-        if not hasattr(item, "get_figure"):
-            raise TypeError(f"ax must be matplotlib Axes, got {type(item).__name__}")
-    return axes[0].get_figure(), axes
-
-
-def _require(ds: xr.Dataset, panel: str, names: Sequence[str]) -> None:
-    if not isinstance(ds, xr.Dataset):
-        raise TypeError(f"{panel}: expected the xarray.Dataset of pyspb.paper.{panel}, got {type(ds).__name__}")
-    missing = [name for name in names if name not in ds.variables]
-    if missing:
-        raise ValueError(f"{panel}: the Dataset lacks {', '.join(missing)}; pass the output of pyspb.paper.{panel}()")
-
-
-def _every(values: np.ndarray, count: int = MARKER_COUNT) -> slice:
-    """A slice picking about ``count`` evenly spaced points (analytic markers)."""
-    return slice(None, None, max(1, int(np.ceil(len(values) / count))))
-
-
-def _quick_note(ax, ds: xr.Dataset) -> None:
-    if ds.attrs.get("quick"):
-        ax.text(0.99, 0.01, "quick", transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.5")
+from ._style import (
+    CASE_COLORS,
+    CHI_STYLES,
+    FIG2B_STYLES,
+    G2_LABEL,
+    MIN_FONT_SIZE,
+    N_LABEL,
+    PHI_LABEL,
+    R_LABEL,
+    TAU_LABEL,
+    axes,
+    every,
+    quick_note,
+    require,
+)
 
 
 def fig1b(ds: xr.Dataset, ax=None):
@@ -96,8 +36,8 @@ def fig1b(ds: xr.Dataset, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    _require(ds, "fig1b", ("g2_cw_tau", "tau", "case"))
-    figure, (axis,) = _axes(ax)
+    require(ds, "fig1b", ("g2_cw_tau", "tau", "case"))
+    figure, (axis,) = axes(ax)
     for case in ds["case"].values:
         curve = ds["g2_cw_tau"].sel(case=case)
         axis.plot(
@@ -110,7 +50,7 @@ def fig1b(ds: xr.Dataset, ax=None):
     axis.set_xlim(float(ds["tau"].min()), float(ds["tau"].max()))
     axis.legend(fontsize=8, loc="lower right")
     axis.set_title("(b)", loc="left")
-    _quick_note(axis, ds)
+    quick_note(axis, ds)
     return figure
 
 
@@ -127,8 +67,8 @@ def fig1c(ds: xr.Dataset, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    _require(ds, "fig1c", ("N_cw", "Delta_over_gamma1", "case"))
-    figure, (axis,) = _axes(ax)
+    require(ds, "fig1c", ("N_cw", "Delta_over_gamma1", "case"))
+    figure, (axis,) = axes(ax)
     for case in ds["case"].values:
         axis.plot(ds["Delta_over_gamma1"], ds["N_cw"].sel(case=case), color=CASE_COLORS.get(str(case)), label=str(case))
     axis.set_xlabel(r"$\Delta/\gamma_1$")
@@ -137,7 +77,7 @@ def fig1c(ds: xr.Dataset, ax=None):
     axis.set_ylim(bottom=0)
     axis.legend(fontsize=8)
     axis.set_title("(c)", loc="left")
-    _quick_note(axis, ds)
+    quick_note(axis, ds)
     return figure
 
 
@@ -164,8 +104,8 @@ def fig2a(ds: xr.Dataset, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    _require(ds, "fig2a", ("g2_cw", "N_cw", "phi", "chi_over_gamma"))
-    figure, (top, bottom) = _axes(ax, rows=2, figsize=(5.0, 5.5))
+    require(ds, "fig2a", ("g2_cw", "N_cw", "phi", "chi_over_gamma"))
+    figure, (top, bottom) = axes(ax, rows=2, figsize=(5.0, 5.5))
     for ratio in ds["chi_over_gamma"].values:
         color, _ = _chi_style(float(ratio))
         label = rf"$\chi/\gamma$ = {float(ratio):g}"
@@ -183,7 +123,7 @@ def fig2a(ds: xr.Dataset, ax=None):
     bottom.set_xlabel(PHI_LABEL)
     top.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     top.set_title("(a)", loc="left")
-    _quick_note(bottom, ds)
+    quick_note(bottom, ds)
     return figure
 
 
@@ -191,7 +131,9 @@ def fig2b(ds: xr.Dataset, ax=None):
     """Fig. 2(b): g2_cw(0) (top) and N_cw (bottom) versus chi / gamma at phi = 0.27, 0.21, 0.33 um.
 
     Markers: chi / gamma = 0.1 (blue squares) and 3 (red circles) at phi = 0.27 um, 0.5
-    (green triangles) at phi = 0.21 and 0.33 um, as in the paper's caption.
+    (green triangles) at phi = 0.21 and 0.33 um, as in the paper's caption.  The curves of
+    phi = 0.21 and 0.33 um nearly coincide (mirror images about the J = 0 point): 0.21 um is
+    dashed, 0.33 um is drawn as crosses on top of it.
 
     Parameters
     ----------
@@ -204,15 +146,17 @@ def fig2b(ds: xr.Dataset, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    _require(ds, "fig2b", ("g2_cw", "N_cw", "phi", "chi_over_gamma"))
-    figure, (top, bottom) = _axes(ax, rows=2, figsize=(5.0, 5.5))
-    styles = {0.27: ("tab:red", "-"), 0.21: ("0.35", "--"), 0.33: ("0.6", ":")}
+    require(ds, "fig2b", ("g2_cw", "N_cw", "phi", "chi_over_gamma"))
+    figure, (top, bottom) = axes(ax, rows=2, figsize=(5.0, 5.5))
     x = ds["chi_over_gamma"]
+    pick = every(x.values, 24)
     for phi in ds["phi"].values:
-        color, line = next((s for p, s in styles.items() if np.isclose(phi, p)), (None, "-"))
+        style = next((s for p, s in FIG2B_STYLES.items() if np.isclose(phi, p)), {"color": None, "ls": "-"})
         label = rf"$\phi$ = {float(phi):g} $\mu$m"
-        top.plot(x, ds["g2_cw"].sel(phi=phi), color=color, ls=line, label=label)
-        bottom.plot(x, ds["N_cw"].sel(phi=phi), color=color, ls=line, label=label)
+        if np.isclose(phi, 0.33):
+            label += " (on the 0.21 curve)"
+        for axis, name in ((top, "g2_cw"), (bottom, "N_cw")):
+            axis.plot(x, ds[name].sel(phi=phi), label=label, markevery=pick, **style)
     marks = ((0.1, (0.27,)), (3.0, (0.27,)), (0.5, (0.21, 0.33)))
     for ratio, phis in marks:
         color, marker = CHI_STYLES[ratio]
@@ -237,7 +181,7 @@ def fig2b(ds: xr.Dataset, ax=None):
     bottom.set_xlabel(r"$\chi/\gamma$")
     top.legend(fontsize=8, loc="lower left")
     top.set_title("(b)", loc="left")
-    _quick_note(bottom, ds)
+    quick_note(bottom, ds)
     return figure
 
 
@@ -258,8 +202,8 @@ def fig3b(ds: xr.Dataset, ax=None):
     """
     from matplotlib.colors import LogNorm
 
-    _require(ds, "fig3b", ("J_abs_sq", "J_abs_over_gamma", "r", "phi"))
-    figure, (axis,) = _axes(ax, figsize=(5.5, 4.2))
+    require(ds, "fig3b", ("J_abs_sq", "J_abs_over_gamma", "r", "phi"))
+    figure, (axis,) = axes(ax, figsize=(6.0, 4.6))
     values = ds["J_abs_sq"].transpose("r", "phi")
     positive = values.values[values.values > 0]
     norm = LogNorm(vmin=max(float(positive.min()), float(positive.max()) * 1e-8), vmax=float(positive.max()))
@@ -273,15 +217,16 @@ def fig3b(ds: xr.Dataset, ax=None):
     axis.set_xlabel(PHI_LABEL)
     axis.set_ylabel(R_LABEL)
     axis.set_title("(b)", loc="left")
-    inset = axis.inset_axes((0.5, 0.58, 0.46, 0.38))
+    inset = axis.inset_axes((0.47, 0.5, 0.5, 0.46))
     inset.plot(ds["phi"], ds["J_abs_over_gamma"], color="k", lw=1)
     inset.axhline(1.0, color="tab:green", ls="--", lw=0.8)
     inset.set_facecolor("white")
-    inset.set_xlabel(PHI_LABEL, fontsize=7, labelpad=1)
-    inset.set_ylabel(r"$|J|/\gamma$", fontsize=7, labelpad=1)
-    inset.tick_params(labelsize=6)
-    inset.set_title(f"r = {ds.attrs.get('inset_r', ds.attrs.get('device_r', 0.35)):g} $\\mu$m", fontsize=7, pad=2)
-    _quick_note(axis, ds)
+    inset.set_xlabel(PHI_LABEL, fontsize=MIN_FONT_SIZE + 1, labelpad=1)
+    inset.set_ylabel(r"$|J|/\gamma$", fontsize=MIN_FONT_SIZE + 1, labelpad=1)
+    inset.tick_params(labelsize=MIN_FONT_SIZE)
+    inset_r = ds.attrs.get("inset_r", ds.attrs.get("device_r", 0.35))
+    inset.set_title(f"r = {inset_r:g} $\\mu$m", fontsize=MIN_FONT_SIZE + 1, pad=2)
+    quick_note(axis, ds)
     return figure
 
 
@@ -298,10 +243,10 @@ def fig3c(ds: xr.Dataset, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    _require(ds, "fig3c", ("P10_cw_numerical", "P01_ccw_numerical", "P10_cw", "P01_ccw", "phi"))
-    figure, (axis,) = _axes(ax)
+    require(ds, "fig3c", ("P10_cw_numerical", "P01_ccw_numerical", "P10_cw", "P01_ccw", "phi"))
+    figure, (axis,) = axes(ax)
     phi = ds["phi"].values
-    pick = _every(phi)
+    pick = every(phi)
     axis.plot(phi, ds["P01_ccw_numerical"], color="tab:blue", label=r"$P_{01}^{\rm ccw}$")
     axis.plot(phi, ds["P10_cw_numerical"], color="tab:red", label=r"$P_{10}^{\rm cw}$")
     axis.plot(phi[pick], ds["P01_ccw"].values[pick], "s", color="tab:blue", mfc="none", ms=5, label="Eq. (6)")
@@ -314,7 +259,7 @@ def fig3c(ds: xr.Dataset, ax=None):
     axis.set_xlim(phi.min(), phi.max())
     axis.legend(fontsize=8, ncol=2, loc="lower center")
     axis.set_title("(c)", loc="left")
-    _quick_note(axis, ds)
+    quick_note(axis, ds)
     return figure
 
 
@@ -331,10 +276,10 @@ def fig3d(ds: xr.Dataset, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    _require(ds, "fig3d", ("g2_cw", "g2_cw_weak", "r", "phi"))
-    figure, (axis,) = _axes(ax)
+    require(ds, "fig3d", ("g2_cw", "g2_cw_weak", "r", "phi"))
+    figure, (axis,) = axes(ax)
     r = ds["r"].values
-    pick = _every(r, 20)
+    pick = every(r, 20)
     colors = ["tab:green", "tab:red", "tab:purple", "tab:blue", "tab:orange", "tab:brown"]
     for index, phi in enumerate(ds["phi"].values):
         color = colors[index % len(colors)]
@@ -348,7 +293,7 @@ def fig3d(ds: xr.Dataset, ax=None):
     axis.set_xlim(r.min(), r.max())
     axis.legend(fontsize=8)
     axis.set_title("(d)", loc="left")
-    _quick_note(axis, ds)
+    quick_note(axis, ds)
     return figure
 
 
@@ -365,8 +310,8 @@ def fig4a(ds: xr.Dataset, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    _require(ds, "fig4a", ("R", "r", "phi"))
-    figure, (axis,) = _axes(ax, figsize=(5.5, 4.2))
+    require(ds, "fig4a", ("R", "r", "phi"))
+    figure, (axis,) = axes(ax, figsize=(5.5, 4.2))
     R = ds["R"].transpose("r", "phi")
     mesh = axis.pcolormesh(ds["phi"], ds["r"], R, vmin=0.0, vmax=1.0, shading="nearest", cmap="magma")
     colorbar = figure.colorbar(mesh, ax=axis)
@@ -379,7 +324,7 @@ def fig4a(ds: xr.Dataset, ax=None):
     axis.set_xlabel(PHI_LABEL)
     axis.set_ylabel(R_LABEL)
     axis.set_title("(a)", loc="left")
-    _quick_note(axis, ds)
+    quick_note(axis, ds)
     return figure
 
 
@@ -398,10 +343,10 @@ def fig4b(ds: xr.Dataset, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    _require(ds, "fig4b", ("R", "R_weak", "J0_over_gamma1", "case"))
-    figure, (axis,) = _axes(ax)
+    require(ds, "fig4b", ("R", "R_weak", "J0_over_gamma1", "case"))
+    figure, (axis,) = axes(ax)
     x = ds["J0_over_gamma1"].values
-    pick = _every(x, 12)
+    pick = every(x, 12)
     styles = {"with tip": ("tab:red", "o"), "without tip": ("tab:blue", "s")}
     for case in ds["case"].values:
         color, marker = styles.get(str(case), (None, "o"))
@@ -414,32 +359,5 @@ def fig4b(ds: xr.Dataset, ax=None):
     axis.set_ylim(-0.05, 1.05)
     axis.legend(fontsize=8, loc="center right")
     axis.set_title("(b)", loc="left")
-    _quick_note(axis, ds)
+    quick_note(axis, ds)
     return figure
-
-
-#: panel name -> plotting function
-PLOTS = {
-    "fig1b": fig1b,
-    "fig1c": fig1c,
-    "fig2a": fig2a,
-    "fig2b": fig2b,
-    "fig3b": fig3b,
-    "fig3c": fig3c,
-    "fig3d": fig3d,
-    "fig4a": fig4a,
-    "fig4b": fig4b,
-}
-
-
-def plot_panel(name: str, ds: xr.Dataset, ax=None):
-    """Draw panel ``name`` ("fig1b", ..., "fig4b") from its Dataset; return the Figure.
-
-    Raises
-    ------
-    ValueError
-        For an unknown panel name.
-    """
-    if name not in PLOTS:
-        raise ValueError(f"unknown panel {name!r}; known: {', '.join(PLOTS)}")
-    return PLOTS[name](ds, ax=ax)
