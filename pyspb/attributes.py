@@ -62,7 +62,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "n_cw": ("photon number of the cw mode", "1"),
     "n_ccw": ("photon number of the ccw mode", "1"),
     "truncation_error": ("population of the top Fock level of either mode", "1"),
-    "g2_cross": ("zero-delay cw-ccw cross correlation <n_cw n_ccw> / (N_cw N_ccw)", "1"),
+    "g2_cross": ("second-order cw-ccw cross correlation g2(0) <n_cw n_ccw> / (N_cw N_ccw)", "1"),
     "g2_cw_tau": ("second-order correlation g2(tau) of the cw mode", "1"),
     "g2_ccw_tau": ("second-order correlation g2(tau) of the ccw mode", "1"),
     "g2_cross_tau": (

@@ -142,7 +142,11 @@ def correlations(P: np.ndarray, resolution: float | np.ndarray = RESOLUTION) -> 
 
 
 def cross_correlation(
-    P: np.ndarray, N_cw: np.ndarray, N_ccw: np.ndarray, total: np.ndarray, resolution: float = RESOLUTION
+    P: np.ndarray,
+    N_cw: np.ndarray,
+    N_ccw: np.ndarray,
+    total: np.ndarray,
+    resolution: float | np.ndarray = RESOLUTION,
 ) -> np.ndarray:
     """Zero-delay cw-ccw cross correlation ``<n_cw n_ccw> / (N_cw N_ccw)``, shape (npts,).
 
