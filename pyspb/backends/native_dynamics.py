@@ -170,6 +170,11 @@ class _Propagator:
         return out
 
 
+def coupling_rate(cutoff: int, J, xi, gamma) -> np.ndarray:
+    """``2 cutoff (gamma + |J|) + 2 xi sqrt(cutoff)``: the scale of ``M`` that limits the step."""
+    return 2 * cutoff * (gamma + np.abs(J)) + 2 * xi * np.sqrt(cutoff)
+
+
 def _propagate_batch(Delta, J, chi, xi, gamma, tau: np.ndarray, cutoff: int, tolerance: float):
     """The correlation functions of one batch (one rate unit, tau in its inverse)."""
     from .native import steady_state_density_matrices
@@ -194,8 +199,7 @@ def _propagate_batch(Delta, J, chi, xi, gamma, tau: np.ndarray, cutoff: int, tol
     out["N_cw"], out["N_ccw"] = photons(rho)
     twice = [np.tile(v, 2) for v in (Delta, J, chi, xi, gamma)]
     propagator = _Propagator(twice[0], twice[1], twice[2], twice[3], twice[4], c)
-    rate = 2 * c * gamma + 2 * xi * np.sqrt(c) + 2 * c * np.abs(J)
-    h_max = STEP / np.max(rate)
+    h_max = STEP / np.max(coupling_rate(c, J, xi, gamma))
     u = start
     now = 0.0
     for index in np.argsort(tau, kind="stable"):
