@@ -1,13 +1,14 @@
 """A large sweep done the safe way: a checkpoint, a progress bar, and (optionally) a dask cluster.
 
 The map of Fig. 4(a) -- R over the tip position (r, phi) -- at any size.  With
-``--checkpoint`` every finished chunk is recorded; stop the script (Ctrl-C, or a crash) and
-run the same command again: only the missing points are computed.  With ``--workers N`` the
-grid is cut into dask blocks and computed on a ``dask.distributed.LocalCluster`` of N
-processes (the same code runs on a real cluster: pass its ``Client`` instead).
+``--checkpoint DIR`` every finished chunk is written to that directory; stop the script
+(Ctrl-C, or a crash) and run the same command again: only the missing chunks are computed.
+With ``--workers N`` the grid is cut into dask blocks and computed on a
+``dask.distributed.LocalCluster`` of N processes (the same code runs on a real cluster: pass
+its ``Client`` instead); with a checkpoint the workers write their own blocks.
 
-    python examples/large_sweep.py --size 201 --checkpoint fig4a_run.nc --out fig4a.nc
-    python examples/large_sweep.py --size 101 --workers 2 --out fig4a_dask.nc
+    python examples/large_sweep.py --size 201 --checkpoint fig4a_run.ckpt --out fig4a.nc
+    python examples/large_sweep.py --size 101 --workers 2 --checkpoint fig4a_dask.ckpt --out fig4a_dask.nc
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=201, help="points along r and along phi")
     parser.add_argument("--cutoff", type=int, default=5, help="largest photon number per mode")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="record finished chunks here")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="directory recording finished chunks")
     parser.add_argument("--workers", type=int, default=0, help="dask worker processes (0: no dask)")
     parser.add_argument("--out", type=Path, default=Path("large_sweep.nc"), help="NetCDF result")
     args = parser.parse_args(argv)
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cluster:
             with Client(cluster):
                 blocks = inputs.chunk({"phi": max(1, args.size // (4 * args.workers))})
-                out = pyspb.solve(blocks, cutoff=args.cutoff).compute()
+                out = pyspb.solve(blocks, cutoff=args.cutoff, checkpoint=args.checkpoint).compute()
     else:
         out = pyspb.solve(inputs, cutoff=args.cutoff, checkpoint=args.checkpoint, progress=True)
     ideal = pyspb.solve(pyspb.Device().rates(J0=0.0, tip=False), cutoff=args.cutoff)

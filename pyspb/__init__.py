@@ -5,10 +5,12 @@ exact steady state of the truncated two-mode model, get labelled xarray results,
 :func:`save` them as NetCDF.  See ``docs/model.md`` for the model and the parameter mapping.
 """
 
-from . import analytic, paper
+from . import analytic, checkpoint, paper
 from ._version import __version__
 from .correlations import g2_tau
+from .design import optimize_tip, tolerance
 from .device import Device
+from .fitting import fit
 from .grid import rate_grid
 from .io import load, save
 from .observables import TruncationWarning
@@ -20,15 +22,19 @@ __all__ = [
     "Device",
     "TruncationWarning",
     "analytic",
+    "checkpoint",
     "figures",
+    "fit",
     "g2_tau",
     "load",
+    "optimize_tip",
     "paper",
     "plot",
     "rate_grid",
     "save",
     "solve",
     "spectrum",
+    "tolerance",
 ]
 
 

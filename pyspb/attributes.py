@@ -49,6 +49,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "chi3": ("Kerr susceptibility chi(3) / eps_r^2", "m2 V-2"),
     "Pin": ("input power", "W"),
     "n0": ("refractive index", "1"),
+    "theta": ("initial phase of the intrinsic scatterer", "rad"),
+    "theta_t": ("radial phase of the tip shape", "rad um-1"),
+    "a_t": ("tip coupling amplitude", RATE_UNITS),
+    "decay_t": ("decay length of the tip coupling 1 / (2 beta_t)", "um"),
+    "a_gamma": ("tip loss amplitude", RATE_UNITS),
+    "decay_gamma": ("decay length of the tip loss 1 / (2 beta_gamma)", "um"),
     # observables (docs/model.md, section 3)
     "N_cw": ("mean photon number of the cw mode <a1+ a1>", "1"),
     "N_ccw": ("mean photon number of the ccw mode <a2+ a2>", "1"),
@@ -98,6 +104,14 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "R_weak": ("efficiency R (Eq. 8) from the weak-drive g2 (Eq. 7)", "1"),
     "r_at_min": ("tip distance of the smallest g2(0) over the scanned tip positions", "um"),
     "phi_at_min": ("tip azimuthal distance of the smallest g2(0) over the scanned tip positions", "um"),
+    # fitting and design (pyspb.fitting, pyspb.design)
+    "param": ("fitted parameter", "1"),
+    "param2": ("fitted parameter", "1"),
+    "covariance": ("covariance of the fitted parameters (units: those of param times those of param2)", "1"),
+    "correlation": ("correlation of the fitted parameters", "1"),
+    "chi2_reduced": ("reduced chi-squared of the fit", "1"),
+    "sample": ("Monte Carlo sample", "1"),
+    "quantile": ("quantile over the Monte Carlo samples", "1"),
 }
 
 

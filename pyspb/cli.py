@@ -1,4 +1,4 @@
-"""Command line: ``pyspb table``, ``pyspb reproduce`` and ``pyspb sweep``.
+"""Command line: ``pyspb table``, ``pyspb reproduce``, ``pyspb sweep``, ``pyspb fit``, ``pyspb tolerance``.
 
 * ``pyspb table`` prints the paper's headline numbers, computed afresh
   (:func:`pyspb.paper.paper_table`).
@@ -6,6 +6,8 @@
   per panel of the paper's figures (:func:`pyspb.figures.reproduce`).
 * ``pyspb sweep CONFIG.toml --out FILE.nc`` solves a user's grid described in a TOML file
   (:func:`pyspb.sweep.run_sweep`).
+* ``pyspb fit DATA.nc --param Q=1e9:1e11 --out fit.nc`` and ``pyspb tolerance --spread r=0.005
+  --out mc.nc`` run :func:`pyspb.fitting.fit_file` and :func:`pyspb.design.tolerance_file`.
 
 This module parses arguments and dispatches; the work is done by the library.
 """
@@ -28,7 +30,10 @@ DESCRIPTION = (
     "  reproduce  compute the paper's figures: one NetCDF file and one PNG per panel\n"
     "             (pyspb reproduce fig1 fig4 --out DIR [--quick])\n"
     "  sweep      solve your own grid from a TOML file into one NetCDF file\n"
-    "             (pyspb sweep CONFIG.toml --out FILE.nc; see pyspb sweep --help)"
+    "             (pyspb sweep CONFIG.toml --out FILE.nc; see pyspb sweep --help)\n"
+    "  fit        fit Device parameters to measured data\n"
+    "             (pyspb fit DATA.nc --param Q=1e9:1e11 --out fit.nc)\n"
+    "  tolerance  Monte Carlo of fabrication errors (pyspb tolerance --spread r=0.005 --out mc.nc)"
 )
 
 
@@ -128,15 +133,53 @@ def _add_sweep(sub) -> None:
         "--cutoff", type=_cutoff, default=None, help="largest photon number per mode (overrides [solve])"
     )
     sweep.add_argument("--backend", default=None, choices=BACKENDS, help="overrides [solve] (default native)")
-    sweep.add_argument("--checkpoint", type=Path, default=None, help="record finished chunks here; rerun to resume")
+    sweep.add_argument(
+        "--checkpoint", type=Path, default=None, help="directory recording finished chunks; rerun to resume"
+    )
+
+
+def _add_fit(sub) -> None:
+    fit = sub.add_parser(
+        "fit",
+        help="fit Device parameters to measured data (NetCDF) and write the fit",
+        description="Least-squares fit of Device fields to DATA.nc (pyspb outputs over Device-field coords, "
+        "optional <name>_sigma); see pyspb.fit.",
+    )
+    fit.add_argument("data", metavar="DATA.nc")
+    fit.add_argument("--param", action="append", required=True, metavar="NAME=LOW:HIGH", help="a fitted field")
+    fit.add_argument("--start", action="append", default=[], metavar="NAME=VALUE", help="start of a fitted field")
+    fit.add_argument("--device", action="append", default=[], metavar="NAME=VALUE", help="a fixed Device field")
+    fit.add_argument("--variables", nargs="+", default=None, help="data variables to fit (default: all)")
+    fit.add_argument("--out", required=True, type=_output_file, help="NetCDF file to write")
+    fit.add_argument("--cutoff", type=_cutoff, default=5)
+    fit.add_argument("--backend", default="native", choices=BACKENDS)
+
+
+def _add_tolerance(sub) -> None:
+    tolerance = sub.add_parser(
+        "tolerance",
+        help="Monte Carlo of fabrication errors: observables and R of sampled devices",
+        description="Sample Device fields around the device (--spread NAME=WIDTH, default r=0.005 phi=0.003 um) "
+        "and write observables and R per sample; see pyspb.tolerance.",
+    )
+    tolerance.add_argument("--spread", action="append", default=[], metavar="NAME=WIDTH")
+    tolerance.add_argument("--device", action="append", default=[], metavar="NAME=VALUE", help="a nominal field")
+    tolerance.add_argument("--samples", type=int, default=256)
+    tolerance.add_argument("--seed", type=int, default=None)
+    tolerance.add_argument("--distribution", default="normal", choices=["normal", "uniform"])
+    tolerance.add_argument("--out", required=True, type=_output_file, help="NetCDF file to write")
+    tolerance.add_argument("--cutoff", type=_cutoff, default=5)
+    tolerance.add_argument("--backend", default="native", choices=BACKENDS)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pyspb", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{table,reproduce,sweep}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{table,reproduce,sweep,fit,tolerance}")
     _add_table(sub)
     _add_reproduce(sub)
     _add_sweep(sub)
+    _add_fit(sub)
+    _add_tolerance(sub)
     return parser
 
 
@@ -176,12 +219,65 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except SweepConfigError as error:
         print(f"pyspb sweep: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as error:  # a checkpointed solve says what it saved
+        print(
+            f"pyspb sweep: {str(error) or 'interrupted; nothing saved (use --checkpoint DIR to resume)'}",
+            file=sys.stderr,
+        )
+        return 130
     print(path)
     return 0
 
 
+def _fit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .fitting import fit_file
+
+    try:
+        result = fit_file(
+            args.data,
+            args.out,
+            args.param,
+            device=args.device,
+            start=args.start,
+            variables=args.variables,
+            cutoff=args.cutoff,
+            backend=args.backend,
+        )
+    except (ValueError, TypeError, OSError) as error:
+        print(f"pyspb fit: error: {error}", file=sys.stderr)
+        return 2
+    for name in result["param"].values:
+        print(f"{name} = {float(result[name]):.6g} +- {float(result[f'{name}_stderr']):.2g}")
+    print(f"chi2_reduced = {float(result['chi2_reduced']):.4g}")
+    print(args.out)
+    return 0
+
+
+def _tolerance(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .design import tolerance_file
+
+    try:
+        result = tolerance_file(
+            args.out,
+            args.spread,
+            device=args.device,
+            samples=args.samples,
+            cutoff=args.cutoff,
+            seed=args.seed,
+            distribution=args.distribution,
+            backend=args.backend,
+        )
+    except (ValueError, TypeError, OSError) as error:
+        print(f"pyspb tolerance: error: {error}", file=sys.stderr)
+        return 2
+    pairs = zip(result.attrs["quantiles"], result.attrs["R_quantiles"], strict=True)
+    print("R quantiles " + ", ".join(f"{q:g}: {r:.4%}" for q, r in pairs))
+    print(args.out)
+    return 0
+
+
 #: verb -> what runs it
-VERBS = {"table": _table, "reproduce": _reproduce, "sweep": _sweep}
+VERBS = {"table": _table, "reproduce": _reproduce, "sweep": _sweep, "fit": _fit, "tolerance": _tolerance}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,6 +116,10 @@ class Device:
             field.  ``J0`` given here replaces the device's ``J0_over_gamma1`` and vice versa
             (both here: ValueError); ``tip`` must be a bool.
             Example: ``Device().rates(r=np.linspace(0.1, 0.6, 51), phi=0.27)``.
+            An :class:`xarray.DataArray` keeps its own dims, so that several fields can
+            vary together along one dim (pointwise, not a grid): ``Device().rates(
+            r=xr.DataArray(r_samples, dims="sample"), phi=xr.DataArray(phi_samples,
+            dims="sample"))``; the field becomes a coordinate along those dims.
 
         Returns
         -------
@@ -146,6 +150,10 @@ class Device:
             if name == "tip":
                 scalars["tip"] = _check_tip(value)
             elif value is None:
+                scalars[name] = None
+            elif isinstance(value, xr.DataArray):
+                # pointwise: several fields along one shared dim (e.g. Monte Carlo samples), not a grid
+                swept[name] = value.astype(float)
                 scalars[name] = None
             else:
                 array = np.asarray(value, dtype=float)
@@ -239,13 +247,20 @@ def _physics(p: dict[str, Any]) -> dict[str, Any]:
 def _dataset(variables: dict[str, Any], scalars: dict[str, Any], swept: dict[str, xr.DataArray]) -> xr.Dataset:
     """The labelled Dataset: variables, swept coords, scalar fields as ``device_<name>`` attrs."""
     ds = xr.Dataset({name: _as_dataarray(value) for name, value in variables.items()})
-    ds = ds.assign_coords({name: array[name] for name, array in swept.items()})
+    ds = ds.assign_coords({name: _coordinate(name, array) for name, array in swept.items()})
     for name in sorted(set(scalars) - set(swept)):
         value = scalars[name]
         if value is not None:
             ds.attrs[f"device_{name}"] = int(value) if isinstance(value, bool) else value
     ds.attrs["units_convention"] = "rates in 1e6 s-1, lengths in um, power in W"
     return annotate(ds)
+
+
+def _coordinate(name: str, array: xr.DataArray) -> xr.DataArray:
+    """A swept field as a coord: its own dim's index, or (pointwise) a coord along the DataArray's dims."""
+    if name in array.coords:
+        return array[name]
+    return array.drop_attrs() if hasattr(array, "drop_attrs") else array
 
 
 def _as_dataarray(value) -> xr.DataArray:

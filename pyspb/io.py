@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "check_writable"]
 
 #: attribute marking the two halves of a split complex variable
 COMPLEX_PART = "pyspb_complex_part"
@@ -95,6 +96,27 @@ def _as_dataset(ds) -> xr.Dataset:
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"pyspb.save writes an xarray.Dataset or a named xarray.DataArray, got {type(ds).__name__}")
     return ds
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Check, before any work, that :func:`save` can write ``path``; raise an OSError saying why not.
+
+    Creates the missing parent directories (as :func:`save` does) and an empty temporary file
+    where :func:`save` would (beside a symbolic link's target), which is removed again.  A full
+    disk may still fail the write itself.
+    """
+    path = Path(path)
+    target = Path(os.path.realpath(path))
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        probe.unlink()
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write {path} ({err.strerror or err}); choose a writable location") from err
+    return path
 
 
 def load(path: str | os.PathLike) -> xr.Dataset:

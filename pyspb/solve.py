@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import numbers
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from .attributes import annotate
 from .backends import get_backend
-from .checkpoint import Checkpoint, fingerprint
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    discard_chunk,
+    fingerprint,
+    inputs_digest,
+    interrupted,
+    read_chunk,
+    read_marker,
+    write_chunk,
+)
 from .grid import POINT_ORDER, check_inputs, flatten_inputs, is_lazy
 from .observables import (
     DETUNING_SCALE,
@@ -91,10 +104,16 @@ def solve(
     progress : bool, optional
         Show a progress bar (default: only for grids larger than one chunk).
     checkpoint : path-like, optional
-        File recording finished chunks (see :mod:`pyspb.checkpoint`).  If it exists and was
-        written by the same call (same inputs, cutoff, backend, tolerance), only the missing
-        points are computed; a checkpoint of another call is refused with a ValueError.
-        Not available for dask inputs (their chunks are the unit of work).
+        Directory recording every finished chunk (see :mod:`pyspb.checkpoint`).  If it exists
+        and was written by the same call (same inputs, cutoff, backend, tolerance; for dask
+        inputs also the same chunks), only the missing chunks are computed; a checkpoint of
+        another call, of an older pyspb, or in use by another run is refused with a
+        :class:`pyspb.checkpoint.CheckpointError` (a ValueError), and a location that cannot
+        be written fails before any work.  With dask inputs every block is computed (and
+        written by the worker that computed it) before ``solve`` returns; the result then
+        reads the blocks lazily from the checkpoint.  Ctrl-C raises
+        :class:`pyspb.checkpoint.CheckpointInterrupted` saying what was saved.
+        :func:`pyspb.checkpoint.to_dataset` turns a complete checkpoint into this result.
 
     Notes
     -----
@@ -152,49 +171,82 @@ def _solve_cutoff(
     tolerance = options.get("tolerance")
     attrs = provenance(engine, cutoff, tolerance)
     if is_lazy(inputs):
-        if checkpoint is not None:
-            raise ValueError("checkpoint is not available for dask inputs: compute chunk by chunk instead")
         points = dict(zip(POINT_ORDER, xr.broadcast(*check_inputs(inputs).values()), strict=True))
-        populations = _lazy_populations(inputs, engine, cutoff, options)
-        if engine.MAIN_THREAD_ONLY:
-            populations = _in_calling_thread(populations)
+        if checkpoint is not None:
+            populations = _checkpointed_lazy_populations(inputs, engine, cutoff, tolerance, options, checkpoint, attrs)
+            attrs = {**attrs, "checkpoint": str(checkpoint)}
+        else:
+            populations = _lazy_populations(inputs, engine, cutoff, options)
+            if engine.MAIN_THREAD_ONLY:
+                populations = _in_calling_thread(populations)
         return _record_inputs(_assemble(populations, P, attrs, points), inputs)
     template, flat = flatten_inputs(inputs)
     npts = template.size
-    populations = np.empty((npts, cutoff + 1, cutoff + 1))
+    levels = cutoff + 1
+    populations = np.empty((npts, levels, levels))
     todo = np.arange(npts)
     store = None
     if checkpoint is not None:
-        store = Checkpoint(checkpoint, fingerprint(flat, cutoff, engine.NAME, tolerance), npts, cutoff)
-        populations[store.done] = store.populations[store.done]
-        todo = np.flatnonzero(~store.done)
-        attrs["checkpoint"] = str(checkpoint)
-    bar = progress_bar(npts, progress, f"pyspb.solve ({engine.NAME}, cutoff {cutoff})", DEFAULT_CHUNK)
+        manifest = {
+            "key": fingerprint(flat, cutoff, engine.NAME, tolerance),
+            "layout": "points",
+            "dims": list(template.dims),
+            "shape": list(template.shape),
+            "chunks": None,
+            "cutoff": cutoff,
+            "backend": engine.NAME,
+            "tolerance": tolerance,
+            "attrs": attrs,
+        }
+        store = Checkpoint.open(checkpoint, manifest, model_inputs(inputs), nbytes=populations.nbytes)
+        attrs = {**attrs, "checkpoint": str(checkpoint)}
+    bar = None
     try:
-        if bar is not None:
-            bar.update(npts - todo.size)
-        for start in range(0, todo.size, chunk_size):
-            chunk = todo[start : start + chunk_size]
-            populations[chunk] = np.clip(
-                engine.steady_state_populations(*(flat[name][chunk] for name in POINT_ORDER), cutoff=cutoff, **options),
-                0.0,  # rounding noise can leave populations of order -1e-20
-                1.0,
-            )
+        with store if store is not None else contextlib.nullcontext():
             if store is not None:
-                store.record(chunk, populations[chunk])
+                todo = np.flatnonzero(~store.load_points(populations))
+            bar = progress_bar(npts, progress, f"pyspb.solve ({engine.NAME}, cutoff {cutoff})", DEFAULT_CHUNK)
             if bar is not None:
-                bar.update(chunk.size)
+                bar.update(npts - todo.size)
+            for start, stop in _runs(todo, chunk_size):
+                populations[start:stop] = np.clip(
+                    engine.steady_state_populations(
+                        *(flat[name][start:stop] for name in POINT_ORDER), cutoff=cutoff, **options
+                    ),
+                    0.0,  # rounding noise can leave populations of order -1e-20
+                    1.0,
+                )
+                if store is not None:
+                    store.write_points(start, stop, populations[start:stop])
+                if bar is not None:
+                    bar.update(stop - start)
+    except KeyboardInterrupt:
+        if checkpoint is None:
+            raise
+        raise interrupted(checkpoint) from None
     finally:
         if bar is not None:
             bar.close()
-    levels = np.arange(cutoff + 1)
+    return _eager_result(populations, template, flat, inputs, P, attrs)
+
+
+def _eager_result(
+    populations: np.ndarray, template: xr.DataArray, flat: dict, inputs: xr.Dataset, with_P: bool, attrs: dict
+) -> xr.Dataset:
+    """The result of :func:`solve` from the populations (points, levels, levels) of a flattened grid."""
+    levels = populations.shape[-1]
     P_array = xr.DataArray(
-        populations.reshape(template.shape + (cutoff + 1, cutoff + 1)),
+        populations.reshape(template.shape + (levels, levels)),
         dims=template.dims + ("n_cw", "n_ccw"),
-        coords={**template.coords, "n_cw": levels, "n_ccw": levels},
+        coords={**template.coords, "n_cw": np.arange(levels), "n_ccw": np.arange(levels)},
     )
     points = {name: xr.DataArray(flat[name].reshape(template.shape), dims=template.dims) for name in POINT_ORDER}
-    return _record_inputs(_assemble(P_array, P, attrs, points), inputs)
+    return _record_inputs(_assemble(P_array, with_P, attrs, points), inputs)
+
+
+def model_inputs(inputs: xr.Dataset) -> xr.Dataset:
+    """The model inputs of ``inputs`` (as given, with the coords): what a result records."""
+    return inputs.drop_vars([name for name in inputs.data_vars if name not in _INPUT_NAMES])
 
 
 def _record_inputs(out: xr.Dataset, inputs: xr.Dataset) -> xr.Dataset:
@@ -243,6 +295,16 @@ def check_truncation(inputs: xr.Dataset, cutoff: int, backend: str = "native", c
         warnings.simplefilter("ignore", TruncationWarning)
         out = _solve_cutoff(inputs, cutoff, backend, progress=False)
     warn_if_truncated(out.truncation_error, out.attrs["cutoff"], caller, stacklevel=3)
+
+
+def _runs(todo: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """``todo`` (sorted point indices) as ranges (start, stop) of consecutive points, at most ``size`` long."""
+    ranges = []
+    if todo.size:
+        for run in np.split(todo, np.flatnonzero(np.diff(todo) != 1) + 1):
+            for first in range(0, run.size, size):
+                ranges.append((int(run[first]), int(run[min(first + size, run.size) - 1]) + 1))
+    return ranges
 
 
 def _solve_auto(inputs: xr.Dataset, backend: str, **options) -> xr.Dataset:
@@ -305,6 +367,113 @@ def _in_calling_thread(P: xr.DataArray) -> xr.DataArray:
     """
     chunks = dict(zip(P.dims, P.chunks or (), strict=True))
     return P.compute(scheduler="synchronous").chunk(chunks)
+
+
+def _checkpointed_lazy_populations(
+    inputs: xr.Dataset,
+    engine,
+    cutoff: int,
+    tolerance: float | None,
+    options: dict,
+    path: str | os.PathLike,
+    attrs: dict,
+) -> xr.DataArray:
+    """P of dask inputs, each block computed and written to the checkpoint by the worker that solves it.
+
+    Computes every block not yet in the checkpoint (the workers write their own chunks; only a
+    count per block comes back), then returns P read lazily, block by block, from the checkpoint.
+    Engines that must run in the main thread (Julia) compute the blocks one after another in
+    the calling thread (dask's synchronous scheduler).
+    """
+    import dask.array as da
+
+    path = Path(path)
+    checked = check_inputs(inputs)
+    arrays = xr.broadcast(*checked.values())
+    dims = arrays[0].dims
+    grid = xr.Dataset(dict(zip(checked, arrays, strict=True))).unify_chunks()
+    chunk_map = {dim: tuple(grid.chunks.get(dim, (grid.sizes[dim],))) for dim in dims}
+    grid = grid.chunk(chunk_map)
+    coords = xr.Dataset(
+        coords={name: coord for name, coord in inputs.coords.items() if set(coord.dims) <= set(dims)}
+    ).compute()
+    levels = cutoff + 1
+    manifest = {
+        "key": "blocks",  # blocks are checked against their inputs by the workers (inputs_sha256)
+        "layout": "blocks",
+        "dims": list(dims),
+        "shape": [grid.sizes[dim] for dim in dims],
+        "chunks": [list(map(int, chunk_map[dim])) for dim in dims],
+        "cutoff": cutoff,
+        "backend": engine.NAME,
+        "tolerance": tolerance,
+        "attrs": attrs,
+    }
+    nbytes = int(np.prod(manifest["shape"], dtype=np.int64)) * levels**2 * 8
+    solve_block = functools.partial(_solve_block, path=str(path), backend=engine.NAME, cutoff=cutoff, options=options)
+    counts = da.map_blocks(
+        solve_block,
+        *(grid[name].data for name in checked),
+        chunks=tuple((1,) * len(chunk_map[dim]) for dim in dims),
+        dtype=np.int64,
+    )
+    with Checkpoint.open(path, manifest, model_inputs(inputs).compute(), nbytes=nbytes):
+        try:
+            counts.compute(scheduler="synchronous") if engine.MAIN_THREAD_ONLY else counts.compute()
+        except KeyboardInterrupt:
+            raise interrupted(path) from None
+    index = da.zeros(tuple(manifest["shape"]), chunks=tuple(chunk_map[dim] for dim in dims), dtype=np.int8)
+    P = da.map_blocks(
+        functools.partial(_read_block, path=str(path)),
+        index,
+        new_axis=[len(dims), len(dims) + 1],
+        chunks=index.chunks + ((levels,), (levels,)),
+        dtype=float,
+    )
+    return xr.DataArray(
+        P,
+        dims=dims + ("n_cw", "n_ccw"),
+        coords={**coords.coords, "n_cw": np.arange(levels), "n_ccw": np.arange(levels)},
+    )
+
+
+def _block_name(block_info: dict) -> str:
+    return "block-" + "-".join(str(int(i)) for i in block_info[0]["chunk-location"])
+
+
+def _solve_block(*blocks: np.ndarray, block_info=None, path: str, backend: str, cutoff: int, options: dict):
+    """Solve one dask block unless the checkpoint holds it; write it there; return the points computed."""
+    name = _block_name(block_info)
+    shape = np.broadcast_shapes(*(b.shape for b in blocks))
+    flat = [np.broadcast_to(b, shape).ravel() for b in blocks]
+    digest = inputs_digest(flat)
+    computed = np.zeros((1,) * len(shape), dtype=np.int64)
+    marker = read_marker(path, name)
+    if marker is not None:
+        if marker.get("inputs_sha256") != digest:
+            raise CheckpointError(
+                f"checkpoint {path} was written for other inputs, cutoff, backend or tolerance (block {name} had "
+                "other input values); refusing to mix results. Delete it, or pass another checkpoint path"
+            )
+        try:
+            read_chunk(path, name, marker)
+            return computed
+        except CheckpointError as err:
+            discard_chunk(path, name, str(err))
+    P = get_backend(backend).steady_state_populations(*flat, cutoff=cutoff, **options)
+    P = np.clip(P, 0.0, 1.0).reshape(shape + (cutoff + 1, cutoff + 1))
+    write_chunk(path, name, P, {"block": [int(i) for i in block_info[0]["chunk-location"]], "inputs_sha256": digest})
+    computed[...] = np.prod(shape)
+    return computed
+
+
+def _read_block(index: np.ndarray, block_info=None, path: str = "") -> np.ndarray:
+    """The populations of one dask block, read from the checkpoint (checksum and range checked)."""
+    name = _block_name(block_info)
+    marker = read_marker(path, name)
+    if marker is None:
+        raise CheckpointError(f"checkpoint {path} lost chunk {name}; rerun the same pyspb.solve call")
+    return read_chunk(path, name, marker)
 
 
 def _observables(P: np.ndarray, point_resolution: np.ndarray, decoupled: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -386,14 +386,19 @@ def run_sweep(
     Raises
     ------
     SweepConfigError
-        If the configuration cannot be used or :func:`pyspb.solve` refuses it.
+        If the configuration cannot be used, ``out`` cannot be written (checked before any
+        work) or :func:`pyspb.solve` refuses it.
     """
-    from .io import save
+    from .io import check_writable, save
     from .solve import solve
 
     config = load_sweep_config(config_path)
     inputs = sweep_inputs(config)
     options = _options(config, cutoff, backend, checkpoint)
+    try:
+        check_writable(out)  # before any work
+    except OSError as error:
+        raise SweepConfigError(f"--out: {error.strerror}") from error
     try:
         result = solve(inputs, options.pop("cutoff"), options["backend"], progress=progress, **_solve_only(options))
     except (TypeError, ValueError) as error:

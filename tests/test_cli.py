@@ -1,5 +1,8 @@
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -190,6 +193,48 @@ def test_sweep_bad_configs_fail_with_a_message(tmp_path, capsys, text, message):
 def test_sweep_missing_config_file(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "o.nc")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_sweep_out_that_cannot_be_written_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    from pyspb.backends import native
+
+    calls = []
+    monkeypatch.setattr(native, "steady_state_populations", lambda *a, **k: calls.append(1))
+    config = _write(tmp_path, DEVICE_TOML)
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a path under a regular file cannot be created, even by root
+    assert main(["sweep", str(config), "--out", str(blocker / "out.nc")]) == 2
+    assert "--out: cannot write" in capsys.readouterr().err
+    assert calls == []
+
+
+def test_ctrl_c_in_a_checkpointed_sweep_says_what_was_saved(tmp_path):
+    config = _write(tmp_path, DEVICE_TOML.replace("num = 3", "num = 12"))
+    store = tmp_path / "run.ckpt"
+    script = (
+        "import sys, time\n"
+        "from pyspb.backends import native\n"
+        "original = native.steady_state_populations\n"
+        "def slow(*args, **kwargs):\n"
+        "    time.sleep(0.2)\n"
+        "    return original(*args, **kwargs)\n"
+        "native.steady_state_populations = slow\n"
+        "from pyspb.cli import main\n"
+        "sys.argv[0] = 'pyspb'\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = ["sweep", str(config), "--out", str(tmp_path / "out.nc"), "--checkpoint", str(store)]
+    # [solve] chunk_size = 2: 12 chunks of the 24 points
+    config.write_text(config.read_text().replace("[solve]", "[solve]\nchunk_size = 2"))
+    process = subprocess.Popen([sys.executable, "-c", script, *args], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((store / "chunks").glob("*.json"))) < 2:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in err
+    assert re.search(r"pyspb sweep: interrupted: \d+ of 24 points are saved in checkpoint .*run the same call", err)
 
 
 def test_sweep_non_utf8_config_is_one_line_error(tmp_path, capsys):

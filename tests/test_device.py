@@ -133,3 +133,15 @@ def test_tip_must_be_a_bool(tip):
 
 def test_tip_false_numpy_bool_is_accepted():
     assert float(pyspb.Device().rates(tip=np.bool_(False)).gamma_tip) == 0.0
+
+
+def test_rates_take_dataarrays_pointwise():
+    # several fields along one shared dim (no grid): each point equals its own scalar call
+    r = xr.DataArray([0.3, 0.35, 0.4], dims="sample")
+    phi = xr.DataArray([0.2, 0.27, 0.3], dims="sample")
+    rates = pyspb.Device().rates(r=r, phi=phi, Pin=5e-15)
+    assert rates.J_re.dims == ("sample",) and rates.r.dims == ("sample",)
+    for k in range(3):
+        single = pyspb.Device().rates(r=float(r[k]), phi=float(phi[k]), Pin=5e-15)
+        for name in ("J_re", "J_im", "gamma", "xi"):
+            assert float(rates[name].broadcast_like(r)[k]) == pytest.approx(float(single[name]), rel=1e-14)

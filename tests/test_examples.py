@@ -89,13 +89,14 @@ def test_large_sweep_example_resumes_from_its_checkpoint(tmp_path):
 
     import pyspb
 
-    args = ["--size", "6", "--cutoff", "3", "--checkpoint", "run.nc"]
+    args = ["--size", "6", "--cutoff", "3", "--checkpoint", "run.ckpt"]
     first = _run_example("large_sweep.py", [*args, "--out", "first.nc"], tmp_path)
     assert "pyspb.solve (native, cutoff 3)" in first.stderr  # the progress bar
-    written = (tmp_path / "run.nc").stat().st_mtime_ns
+    chunks = tmp_path / "run.ckpt" / "chunks"
+    written = {p.name: p.stat().st_mtime_ns for p in chunks.iterdir()}
     again = _run_example("large_sweep.py", [*args, "--out", "again.nc"], tmp_path)
     assert "36/36" in again.stderr
-    assert (tmp_path / "run.nc").stat().st_mtime_ns == written  # nothing left to compute
+    assert {p.name: p.stat().st_mtime_ns for p in chunks.iterdir()} == written  # nothing left to compute
     a, b = pyspb.load(tmp_path / "first.nc"), pyspb.load(tmp_path / "again.nc")
     xr.testing.assert_identical(a.R, b.R)
     assert a.R.attrs["units"] == "1" and float(a.R.max()) > 0.5
@@ -112,3 +113,16 @@ def test_large_sweep_example_on_a_dask_cluster_equals_the_serial_run(tmp_path):
     _run_example("large_sweep.py", ["--size", "6", "--cutoff", "3", "--workers", "2", "--out", "dask.nc"], tmp_path)
     serial, dask = pyspb.load(tmp_path / "serial.nc"), pyspb.load(tmp_path / "dask.nc")
     xr.testing.assert_allclose(serial.R.drop_attrs(), dask.R.drop_attrs(), rtol=1e-10)
+
+
+def test_fit_and_tolerance_notebook_runs_quick(tmp_path, monkeypatch):
+    notebook = _execute("fit_and_tolerance.ipynb", tmp_path, monkeypatch)
+    printed = "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+    assert "Q: truth 1.25e+10, fit 1.2" in printed and "best tip: r = 0.3" in printed
+    assert "5th percentile 99." in printed
+    assert (tmp_path / "fit_and_tolerance_mc.nc").exists()

@@ -44,6 +44,19 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.nc"]  # no temporary left behind
 
 
+def test_check_writable_says_why_a_path_cannot_be_written(tmp_path):
+    from pyspb.io import check_writable
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # root ignores permissions; nobody can create a path under a file
+    with pytest.raises(OSError, match="cannot write .*out.nc .*choose a writable location"):
+        check_writable(blocker / "out.nc")
+    with pytest.raises(OSError, match="Is a directory"):
+        check_writable(tmp_path)
+    assert check_writable(tmp_path / "new" / "out.nc") == tmp_path / "new" / "out.nc"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["file", "new"]  # nothing left behind
+
+
 def test_new_files_get_the_umask_mode_and_replaced_files_keep_theirs(tmp_path):
     ds = xr.Dataset({"a": ("x", [1.0, 2.0])})
     old = os.umask(0o027)

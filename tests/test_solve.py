@@ -205,12 +205,6 @@ def test_dask_distributed_local_cluster_with_two_workers():
     xr.testing.assert_allclose(computed.drop_attrs(), eager.drop_attrs(), rtol=1e-10)
 
 
-def test_checkpoint_with_dask_inputs_is_refused(tmp_path):
-    pytest.importorskip("dask")
-    with pytest.raises(ValueError, match="dask"):
-        pyspb.solve(pyspb.Device().rates(phi=[0.1, 0.2]).chunk({"phi": 1}), cutoff=3, checkpoint=tmp_path / "x.nc")
-
-
 def test_auto_cutoff_settles_the_observables():
     inputs = pyspb.rate_grid(Delta=0.0, J_re=0.2, J_im=0.0, chi=0.3, xi=np.array([0.1, 0.3]), gamma=0.5)
     out = pyspb.solve(inputs, cutoff="auto")

@@ -306,6 +306,15 @@ def _juliapkg_would_resolve() -> str | None:
     source = _juliapkg_source()
     if source is None:
         return "juliapkg is not installed"
+    return (
+        _format_or_options_changed(meta, meta_path, source)
+        or _executable_changed(meta, meta_path)
+        or _deps_files_changed(meta, meta_path)
+    )
+
+
+def _format_or_options_changed(meta: dict, meta_path: str, source: Path) -> str | None:
+    """The checks juliapkg makes of the meta.json format and of its options (exe override, offline, dev)."""
     installed = _juliapkg_meta_version(source)
     if installed not in MIRRORED_META_VERSIONS:
         return (
@@ -317,6 +326,17 @@ def _juliapkg_would_resolve() -> str | None:
     override = _rawoption("juliapkg-exe", "PYTHON_JULIAPKG_EXE")
     if override != meta.get("override_executable"):
         return f"PYTHON_JULIAPKG_EXE is {override!r} now, {meta.get('override_executable')!r} at the last resolve"
+    offline = _rawoption("juliapkg-offline", "PYTHON_JULIAPKG_OFFLINE") in ("yes", True)
+    if meta.get("offline") and not offline:
+        return "the last resolve was offline and PYTHON_JULIAPKG_OFFLINE is not yes now"
+    dev = (source.parent.parent / "pyproject.toml").exists()
+    if meta.get("dev") != dev:
+        return "juliapkg changed between a development and a regular install"
+    return None
+
+
+def _executable_changed(meta: dict, meta_path: str) -> str | None:
+    """In place of juliapkg's ``julia --version`` check: the recorded Julia is unchanged on disk."""
     exe = meta.get("executable")
     if not isinstance(exe, str) or not _is_executable(exe):
         return f"the Julia executable of the last resolve ({exe!r}) is gone"
@@ -326,12 +346,11 @@ def _juliapkg_would_resolve() -> str | None:
     for name in (exe, meta.get("libjulia")):
         if isinstance(name, str) and _changed_after(name, meta_time):
             return f"{name} changed after the last resolve (the Julia version may have changed)"
-    offline = _rawoption("juliapkg-offline", "PYTHON_JULIAPKG_OFFLINE") in ("yes", True)
-    if meta.get("offline") and not offline:
-        return "the last resolve was offline and PYTHON_JULIAPKG_OFFLINE is not yes now"
-    dev = (source.parent.parent / "pyproject.toml").exists()
-    if meta.get("dev") != dev:
-        return "juliapkg changed between a development and a regular install"
+    return None
+
+
+def _deps_files_changed(meta: dict, meta_path: str) -> str | None:
+    """The check juliapkg makes of the juliapkg.json files it collected (the set, their times and hashes)."""
     recorded = meta.get("deps_files")
     if not isinstance(recorded, dict):
         return f"{meta_path} records no deps files"
