@@ -15,6 +15,7 @@ from .grid import rate_grid
 from .io import load, save
 from .observables import TruncationWarning
 from .solve import solve
+from .spectrum import spectrum
 
 __all__ = [
     "__version__",
@@ -32,6 +33,7 @@ __all__ = [
     "rate_grid",
     "save",
     "solve",
+    "spectrum",
     "tolerance",
 ]
 

@@ -1,4 +1,19 @@
-"""Correlations in time: g2(tau) of the cw mode (quantum regression theorem)."""
+"""Correlations in time: g2(tau) of each mode and the cw-ccw cross correlation (quantum regression).
+
+With the exact steady state ``rho`` of the truncated model and ``x_m(tau) = exp(L tau)(a_m rho
+a_m^dagger)``:
+
+* ``g2_cw_tau = Tr[n_cw x_cw(tau)] / N_cw^2``,
+* ``g2_ccw_tau = Tr[n_ccw x_ccw(tau)] / N_ccw^2``,
+* ``g2_cross_tau = Tr[n_ccw x_cw(tau)] / (N_cw N_ccw)``
+  (``<a_cw^dag(0) a_ccw^dag(tau) a_ccw(tau) a_cw(0)> / (N_cw N_ccw)``: a cw photon first, then
+  a ccw photon after tau).
+
+NaN, with the reason in the variable's ``comment``, where a mode is empty (N below
+:data:`pyspb.observables.RESOLUTION` of the total photon number: 0/0) and where the numerator
+is below that resolution of the photon number of the same conditional state (the rule of
+docs/model.md, section 3, applied at every delay).
+"""
 
 from __future__ import annotations
 
@@ -8,22 +23,72 @@ import xarray as xr
 from .attributes import annotate
 from .backends import get_backend
 from .grid import POINT_ORDER, flatten_inputs
+from .observables import RESOLUTION
 from .reporting import progress_bar, provenance
 from .solve import check_cutoff, check_truncation
 
-__all__ = ["g2_tau"]
+__all__ = ["g2_tau", "check_delays"]
 
 #: points sent to the backend at a time (progress is reported per chunk)
-CHUNK = 16
+CHUNK = 128
+
+#: (variable, conditional state (first photon), numerator, observed mode (second photon))
+CORRELATIONS = (
+    ("g2_cw_tau", "cw", "G_cw_cw", "cw"),
+    ("g2_ccw_tau", "ccw", "G_ccw_ccw", "ccw"),
+    ("g2_cross_tau", "cw", "G_cw_ccw", "ccw"),
+)
+
+
+def check_delays(tau, name: str = "tau") -> np.ndarray:
+    """``tau`` as a 1-d float array of finite delays >= 0, or a ValueError saying what is wrong."""
+    tau = np.asarray(tau, dtype=float)
+    if tau.ndim != 1 or tau.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d array of delays, got shape {tau.shape}")
+    if not np.all(np.isfinite(tau)) or np.any(tau < 0):
+        raise ValueError(f"{name} must be finite and >= 0 (g2(tau) is symmetric in tau)")
+    return tau
+
+
+def normalise(values: dict[str, np.ndarray], resolution: float = RESOLUTION) -> dict[str, np.ndarray]:
+    """g2_cw_tau, g2_ccw_tau, g2_cross_tau from a backend's correlation functions.
+
+    ``values`` holds ``N_cw, N_ccw`` (npts,) and ``G_cw_cw, G_cw_ccw, G_ccw_ccw,
+    photons_cw, photons_ccw`` (npts, ntau) as returned by a backend's ``tau_correlations``.
+    """
+    N = {"cw": values["N_cw"], "ccw": values["N_ccw"]}
+    total = N["cw"] + N["ccw"]
+    empty = {mode: ~(n > resolution * total) for mode, n in N.items()}
+    out = {}
+    for name, first, numerator, second in CORRELATIONS:
+        G = values[numerator]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = G / (N[first] * N[second])[:, None]
+        unresolved = ~(G >= resolution * values[f"photons_{first}"])
+        g[unresolved | (empty[first] | empty[second])[:, None]] = np.nan
+        out[name] = g
+    return out
+
+
+def _comment(name: str, first: str, second: str) -> str:
+    modes = sorted({first, second})
+    notes = [
+        f"NaN where the {' or '.join(modes)} mode is empty to numerical precision (N below {RESOLUTION:g} "
+        "of the total photon number): 0/0",
+        f"NaN at delays where Tr[n_{second} x_{first}(tau)] is below {RESOLUTION:g} of the photon number of the "
+        f"conditional state x_{first}(tau) = exp(L tau)(a_{first} rho a_{first}^dagger): not resolved",
+    ]
+    return "; ".join(notes)
 
 
 def g2_tau(
     inputs: xr.Dataset, tau, cutoff: int = 6, backend: str = "native", progress: bool | None = None
 ) -> xr.Dataset:
-    """g2(tau) of the cw mode at every grid point.
+    """g2(tau) of both modes and the cw-ccw cross correlation at every grid point.
 
-    ``g2(tau) = Tr[a1^dagger a1 exp(L tau)(a1 rho a1^dagger)] / N_cw^2`` with the exact
-    steady state ``rho`` of the truncated model.
+    ``g2_cw_tau = Tr[n1 exp(L tau)(a1 rho a1^dagger)] / N_cw^2``, ``g2_ccw_tau`` likewise for
+    the ccw mode, ``g2_cross_tau = Tr[n2 exp(L tau)(a1 rho a1^dagger)] / (N_cw N_ccw)``, with the
+    exact steady state ``rho`` of the truncated model (quantum regression theorem).
 
     Parameters
     ----------
@@ -34,41 +99,45 @@ def g2_tau(
     cutoff : int
         Largest photon number per mode.
     backend : {"native", "julia", "auto"}
+        "native": exponential integrator (:mod:`pyspb.backends.native_dynamics`); "julia":
+        QuantumOptics.jl ``timeevolution.master``.
     progress : bool, optional
-        Show a progress bar (default: for more than :data:`CHUNK` points; each point takes
-        ~0.1-1 s at cutoff 5).
+        Show a progress bar (default: for more than :data:`CHUNK` points).
 
     Returns
     -------
     xarray.Dataset
-        ``g2_cw_tau`` over the inputs' dims and a new dim ``tau``.
+        ``g2_cw_tau``, ``g2_ccw_tau``, ``g2_cross_tau`` over the inputs' dims and a new dim
+        ``tau``; NaN with a reason (``comment`` attr) where a mode is empty or a value is not
+        resolved (module docstring).
     """
     cutoff = check_cutoff(cutoff)
     engine = get_backend(backend)
     template, flat = flatten_inputs(inputs)
-    tau = np.asarray(tau, dtype=float)
-    if tau.ndim != 1 or tau.size == 0:
-        raise ValueError(f"tau must be a non-empty 1-d array of delays, got shape {tau.shape}")
-    if not np.all(np.isfinite(tau)) or np.any(tau < 0):
-        raise ValueError("tau must be finite and >= 0 (g2(tau) is symmetric in tau)")
+    tau = check_delays(tau)
     if np.any(flat["xi"] == 0):
         raise ValueError("g2(tau) is undefined (0/0) where xi = 0: the steady state is the vacuum")
     check_truncation(inputs, cutoff, backend, "pyspb.g2_tau")  # warns as solve does (TruncationWarning)
     npts = flat["xi"].size
-    values = np.empty((npts, tau.size))
+    values = {name: np.empty((npts, tau.size)) for name, *_ in CORRELATIONS}
     bar = progress_bar(npts, progress, f"pyspb.g2_tau ({engine.NAME}, cutoff {cutoff})", CHUNK)
     try:
         for start in range(0, npts, CHUNK):
             chunk = slice(start, start + CHUNK)
             points = (flat[name][chunk] for name in POINT_ORDER)
-            values[chunk] = engine.g2_tau_cw(*points, tau, cutoff=cutoff)
+            result = normalise(engine.tau_correlations(*points, tau, cutoff=cutoff))
+            for name in values:
+                values[name][chunk] = result[name]
             if bar is not None:
-                bar.update(values[chunk].shape[0])
+                bar.update(result["g2_cw_tau"].shape[0])
     finally:
         if bar is not None:
             bar.close()
     out = xr.Dataset(coords=template.coords)
-    out["g2_cw_tau"] = (template.dims + ("tau",), values.reshape(template.shape + (tau.size,)))
+    for name, first, _, second in CORRELATIONS:
+        out[name] = (template.dims + ("tau",), values[name].reshape(template.shape + (tau.size,)))
+        out[name].attrs["comment"] = _comment(name, first, second)
     out = out.assign_coords(tau=tau)
     out.attrs.update(provenance(engine, cutoff, None))
+    out.attrs["method_tau"] = getattr(engine, "METHOD_TAU", engine.METHOD)
     return annotate(out)

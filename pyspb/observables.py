@@ -15,6 +15,7 @@ __all__ = [
     "TRUNCATION_WARNING",
     "TruncationWarning",
     "correlations",
+    "cross_correlation",
     "factorial_moments",
     "resolution",
     "truncation_error",
@@ -110,12 +111,13 @@ def correlations(P: np.ndarray, resolution: float | np.ndarray = RESOLUTION) -> 
     Returns
     -------
     dict
-        ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw`` as arrays of shape
-        (npts,).  N and g^(n) are NaN where the mode is empty to the solver's precision (N
-        below ``resolution`` times the total photon number: N is rounding noise, g^(n) 0/0),
-        g^(n) also where <a^dagger^n a^n> of the mode is below ``resolution`` times the n-th
-        factorial moment of the total photon number (not resolved by the solver), and where
-        ``n > cutoff`` (the truncated model cannot hold n photons in one mode).
+        ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw`` and the cross correlation
+        ``g2_cross`` (:func:`cross_correlation`) as arrays of shape (npts,).  N and g^(n)
+        are NaN where the mode is empty to the solver's precision (N below ``resolution``
+        times the total photon number: N is rounding noise, g^(n) 0/0), g^(n) also where
+        <a^dagger^n a^n> of the mode is below ``resolution`` times the n-th factorial moment
+        of the total photon number (not resolved by the solver), and where ``n > cutoff``
+        (the truncated model cannot hold n photons in one mode).
     """
     cutoff = P.shape[-1] - 1
     marginals = {"cw": P.sum(axis=2), "ccw": P.sum(axis=1)}
@@ -135,7 +137,30 @@ def correlations(P: np.ndarray, resolution: float | np.ndarray = RESOLUTION) -> 
             if order > cutoff:
                 g[:] = np.nan
             out[f"g{order}_{mode}"] = g
+    out["g2_cross"] = cross_correlation(P, out["N_cw"], out["N_ccw"], total, resolution)
     return out
+
+
+def cross_correlation(
+    P: np.ndarray,
+    N_cw: np.ndarray,
+    N_ccw: np.ndarray,
+    total: np.ndarray,
+    resolution: float | np.ndarray = RESOLUTION,
+) -> np.ndarray:
+    """Zero-delay cw-ccw cross correlation ``<n_cw n_ccw> / (N_cw N_ccw)``, shape (npts,).
+
+    NaN where either mode is empty (0/0) or where ``2 <n_cw n_ccw>`` is below ``resolution``
+    times the second factorial moment of the total photon number (``total[:, 1]``, of which
+    it is a part): not resolved.
+    """
+    levels = np.arange(P.shape[-1], dtype=float)
+    joint = np.einsum("nab,a,b->n", P, levels, levels)
+    empty = (N_cw <= resolution * total[:, 0]) | (N_ccw <= resolution * total[:, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = joint / (N_cw * N_ccw)
+    g[empty | (2 * joint < resolution * total[:, 1])] = np.nan
+    return g
 
 
 def truncation_error(P: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ __all__ = ["solve", "check_cutoff", "warn_if_truncated", "check_truncation"]
 #: points sent to a backend at a time (progress is reported per chunk)
 DEFAULT_CHUNK = 2048
 
-OBSERVABLES = ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "g4_ccw")
+OBSERVABLES = ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "g4_ccw", "g2_cross")
 #: names under which model inputs may appear in a Dataset (recorded in the results)
 _INPUT_NAMES = ("Delta", "J", "J_re", "J_im", "chi", "xi", "gamma")
 
@@ -130,9 +130,10 @@ def solve(
     Returns
     -------
     xarray.Dataset
-        ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw, truncation_error``
-        (and ``P``) over the inputs' dims and coords, with ``units``/``long_name`` attrs
-        and provenance attrs (pyspb version, backend, cutoff, tolerance).  The model inputs
+        ``N_cw, N_ccw, g2_cw, g3_cw, g4_cw, g2_ccw, g3_ccw, g4_ccw``, the zero-delay cross
+        correlation ``g2_cross = <n_cw n_ccw> / (N_cw N_ccw)``, ``truncation_error`` (and
+        ``P``) over the inputs' dims and coords, with ``units``/``long_name`` attrs and
+        provenance attrs (pyspb version, backend, cutoff, tolerance).  The model inputs
         that are not coords of the result (``Delta``, ``chi``, ``xi``, ``gamma``, ``J`` or
         ``J_re``/``J_im``, scalars or arrays, as given) are recorded as data variables, so
         ``solve(result, result.attrs["cutoff"])`` reproduces a saved result.
@@ -586,6 +587,14 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict, points: dict[str, xr.D
             if order > cutoff:
                 notes.append(f"NaN everywhere: cutoff {cutoff} < {order} cannot hold {order} photons")
             out[f"g{order}_{mode}"].attrs["comment"] = "; ".join(notes)
+    out["g2_cross"].attrs["comment"] = "; ".join(
+        [
+            "<n_cw n_ccw> / (N_cw N_ccw)",
+            f"NaN where either mode is empty (N below {scaled} of the total photon number): 0/0",
+            f"NaN where 2 <n_cw n_ccw> is below {scaled} of <n (n - 1)> of the total photon number: not resolved",
+            truncated,
+        ]
+    )
     out["truncation_error"].attrs["comment"] = (
         f"a TruncationWarning is issued above {TRUNCATION_WARNING:g}; N and g^(n) are NaN above "
         f"{TRUNCATION_LIMIT:g}; raise cutoff if this is not negligible against the populations you need"

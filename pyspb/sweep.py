@@ -2,7 +2,10 @@
 
 A configuration has exactly one grid table, ``[device]`` (fields of :class:`pyspb.Device`)
 or ``[rates]`` (the model inputs of ``docs/model.md`` in one rate unit, ``J_im`` optional),
-and an optional ``[solve]`` table (keyword arguments of :func:`pyspb.solve`).  In a grid
+an optional ``[solve]`` table (keyword arguments of :func:`pyspb.solve`) and an optional
+``[correlations]`` table: ``tau`` (delays, adds :func:`pyspb.g2_tau`'s g2_cw_tau, g2_ccw_tau,
+g2_cross_tau) and/or ``omega`` (frequencies, adds :func:`pyspb.spectrum`'s S_cw, S_ccw), each
+a list or a ``{start, stop, num}`` table.  In a grid
 table a number overrides a default, a list of numbers or a ``{start, stop, num}`` table
 (``numpy.linspace``) makes a dimension of that name.  :data:`SWEEP_EXAMPLE` shows both
 levels; ``pyspb sweep CONFIG.toml --out FILE.nc`` runs :func:`run_sweep`.
@@ -32,6 +35,8 @@ RATE_DEFAULTS = {"J_im": 0.0}
 DEVICE_FLAGS = ("tip",)
 #: keys of a sweep's [solve] table
 SOLVE_KEYS = ("cutoff", "backend", "P", "tolerance", "chunk_size")
+#: keys of a sweep's [correlations] table: delays (g2_tau) and frequencies (spectrum)
+CORRELATION_KEYS = ("tau", "omega")
 #: what a grid value may be
 GRID_VALUE = "a number, a list of numbers or {start, stop, num}"
 
@@ -48,6 +53,10 @@ example CONFIG.toml (device level; keys are pyspb.Device fields):
   cutoff = 6
   backend = "native"
   P = false
+
+  [correlations]                            # optional: g2(tau) and/or spectra on the same grid
+  tau = {start = 0.0, stop = 30.0, num = 61}  # delays in 1e-6 s: g2_cw_tau, g2_ccw_tau, g2_cross_tau
+  omega = {start = -2.0, stop = 2.0, num = 201}  # detunings in 1e6 s-1: S_cw, S_ccw
 
 or rate level (rates in one unit, e.g. 1e6 s-1; J_im defaults to 0):
 
@@ -103,10 +112,11 @@ def _parse(path: Path, text: str) -> dict[str, Any]:
 
 def _level(path: Path, config: dict[str, Any]) -> str:
     """The one grid table of ``config``: "device" or "rates"."""
-    unknown = sorted(set(config) - {*LEVELS, "solve"})
+    unknown = sorted(set(config) - {*LEVELS, "solve", "correlations"})
     if unknown:
         raise SweepConfigError(
-            f"{path}: unknown table(s) or key(s) {', '.join(unknown)}; use [device] or [rates], and [solve]"
+            f"{path}: unknown table(s) or key(s) {', '.join(unknown)}; use [device] or [rates], [solve] "
+            "and [correlations]"
         )
     levels = [level for level in LEVELS if level in config]
     if len(levels) != 1:
@@ -139,7 +149,29 @@ def load_sweep_config(path: str | os.PathLike) -> dict:
     level = _level(path, config)
     grid = _grid(path, level, config[level])
     options = _solve_options(path, config.get("solve", {}))
-    return {"level": level, "grid": grid, "solve": options, "text": text}
+    correlations = _correlation_options(path, config.get("correlations", {}))
+    return {"level": level, "grid": grid, "solve": options, "correlations": correlations, "text": text}
+
+
+def _correlation_options(path: Path, table: Any) -> dict[str, np.ndarray]:
+    """The ``[correlations]`` table: ``tau`` and/or ``omega`` as 1-d arrays."""
+    if not isinstance(table, dict):
+        raise SweepConfigError(f"{path}: [correlations] must be a table with tau and/or omega")
+    bad = sorted(set(table) - set(CORRELATION_KEYS))
+    if bad:
+        raise SweepConfigError(
+            f"{path}: unknown key(s) {', '.join(bad)} in [correlations]; known: tau (delays in 1e-6 s, "
+            "for g2_tau) and omega (frequencies in 1e6 s-1, for spectrum)"
+        )
+    values: dict[str, np.ndarray] = {}
+    for key, value in table.items():
+        where = f"{path}: [correlations] {key}"
+        if not isinstance(value, (list, dict)):
+            raise SweepConfigError(f"{where} must be a list of numbers or {{start, stop, num}}, got {value!r}")
+        values[key] = np.atleast_1d(_grid_value(where, value))
+    if "tau" in values and np.any(values["tau"] < 0):
+        raise SweepConfigError(f"{path}: [correlations] tau must be >= 0 (delays), got {values['tau'].min()}")
+    return values
 
 
 # --------------------------------------------------------------------------- grid tables
@@ -296,6 +328,32 @@ def _options(config: dict, cutoff: int | str | None, backend: str | None, checkp
     return options
 
 
+def _solve_only(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in options.items() if key != "backend"}
+
+
+def _add_correlations(
+    result: xr.Dataset, inputs: xr.Dataset, table: dict[str, np.ndarray], backend: str, progress
+) -> xr.Dataset:
+    """``result`` with g2(tau) (``tau``) and spectra (``omega``) of the same grid and cutoff."""
+    from .correlations import g2_tau
+    from .spectrum import spectrum
+
+    cutoff = int(result.attrs["cutoff"])
+    try:
+        if "tau" in table:
+            extra = g2_tau(inputs, table["tau"], cutoff, backend, progress=progress)
+            result = result.assign({name: extra[name] for name in extra.data_vars})
+            result.attrs["method_tau"] = extra.attrs.get("method_tau", "")
+        if "omega" in table:
+            extra = spectrum(inputs, table["omega"], cutoff, backend, progress=progress)
+            result = result.assign({name: extra[name] for name in extra.data_vars})
+            result.attrs["method_spectrum"] = extra.attrs.get("method_spectrum", "")
+    except (TypeError, ValueError) as error:
+        raise SweepConfigError(f"[correlations]: {error}") from error
+    return result
+
+
 def run_sweep(
     config_path: str | os.PathLike,
     out: str | os.PathLike,
@@ -342,9 +400,10 @@ def run_sweep(
     except OSError as error:
         raise SweepConfigError(f"--out: {error.strerror}") from error
     try:
-        result = solve(inputs, options.pop("cutoff"), options.pop("backend"), progress=progress, **options)
+        result = solve(inputs, options.pop("cutoff"), options["backend"], progress=progress, **_solve_only(options))
     except (TypeError, ValueError) as error:
         raise SweepConfigError(f"solve refused the sweep: {error}") from error
+    result = _add_correlations(result, inputs, config["correlations"], options.get("backend", "native"), progress)
     extra = {name: inputs[name] for name in inputs.data_vars if name not in result}
     result = result.assign(extra)
     result.attrs.update({k: v for k, v in inputs.attrs.items() if k not in result.attrs})

@@ -102,3 +102,38 @@ def test_g2_tau_progress_bar(capsys):
     assert "pyspb.g2_tau (native, cutoff 3)" in shown and "2/2" in shown
     g2_tau(inputs(), tau=[0.0, 1.0], cutoff=3)  # two points: no bar by default
     assert capsys.readouterr().err == ""
+
+
+def test_ccw_and_cross_correlations_match_qutip():
+    """g2_ccw_tau (coherence_function_g2 of a2) and g2_cross_tau (correlation_3op_1t) from QuTiP."""
+    qutip = pytest.importorskip("qutip")
+    cutoff, Delta, J, chi, xi, gamma = 3, 0.1, 0.3 + 0.2j, 1.2, 0.2, 0.5
+    H, c_ops, a1, a2 = qutip_model(Delta, J, chi, xi, gamma, cutoff)
+    tau = np.linspace(0, 8, 17)
+    options = {"nsteps": 10**6, "atol": 1e-12, "rtol": 1e-10}
+    g2_ccw, _ = qutip.coherence_function_g2(H, None, tau, c_ops, a2, options=options)
+    rho = qutip.steadystate(H, c_ops)
+    n1, n2 = qutip.expect(a1.dag() * a1, rho), qutip.expect(a2.dag() * a2, rho)
+    G_cross = qutip.correlation_3op_1t(H, rho, tau, c_ops, a1.dag(), a2.dag() * a2, a1, options=options)
+    grid = pyspb.rate_grid(Delta=Delta, J_re=J.real, J_im=J.imag, chi=chi, xi=xi, gamma=gamma)
+    ours = g2_tau(grid, tau, cutoff=cutoff)
+    np.testing.assert_allclose(ours.g2_ccw_tau.values, np.real(g2_ccw), rtol=1e-6)
+    np.testing.assert_allclose(ours.g2_cross_tau.values, np.real(G_cross) / (n1 * n2), rtol=1e-6)
+    assert float(abs(ours.g2_cross_tau - 1).max()) > 0.05  # correlated at short delays
+
+
+def test_cross_correlation_at_zero_delay_is_solves_g2_cross():
+    out = g2_tau(inputs(), tau=[0.0], cutoff=4)
+    solved = pyspb.solve(inputs(), cutoff=4)
+    np.testing.assert_allclose(out.g2_cross_tau.sel(tau=0.0), solved.g2_cross, rtol=1e-9)
+    np.testing.assert_allclose(out.g2_ccw_tau.sel(tau=0.0), solved.g2_ccw, rtol=1e-9)
+    assert solved.g2_cross.attrs["units"] == "1" and "NaN" in solved.g2_cross.attrs["comment"]
+
+
+def test_empty_ccw_mode_gives_nan_with_a_reason():
+    """J = 0: the ccw mode holds no photon, its g2 and the cross correlation are 0/0."""
+    out = g2_tau(inputs().assign(J_re=0.0, J_im=0.0), tau=[0.0, 1.0], cutoff=3)
+    assert np.all(np.isnan(out.g2_ccw_tau)) and np.all(np.isnan(out.g2_cross_tau))
+    assert np.all(np.isfinite(out.g2_cw_tau))
+    assert "empty" in out.g2_cross_tau.attrs["comment"]
+    assert np.isnan(pyspb.solve(inputs().assign(J_re=0.0, J_im=0.0), cutoff=3).g2_cross).all()

@@ -33,7 +33,8 @@ def test_result_has_inputs_dims_coords_units_and_provenance():
         assert out[name].dims == ("Delta", "chi"), name
         assert out[name].attrs["units"] == "1", name
         assert out[name].attrs["long_name"] == VARIABLES[name][0], name  # its own label, none carried over
-    for name in OBSERVABLES:  # each label names its own mode and order
+    assert "second-order cw-ccw cross correlation" in out.g2_cross.attrs["long_name"]
+    for name in (name for name in OBSERVABLES if name != "g2_cross"):  # each label names its own mode and order
         mode = name.split("_")[1]
         assert f"of the {mode} mode" in out[name].attrs["long_name"], name
         order = {"N": "mean photon number", "g2": "second-order", "g3": "third-order", "g4": "fourth-order"}

@@ -111,3 +111,30 @@ def test_the_backend_checks_the_tolerance_range(tmp_path):
     with pytest.raises(SweepConfigError, match=r"solve refused the sweep: tolerance must be in \(0, 1e-3\)"):
         run_sweep(config, tmp_path / "out.nc", progress=False)
     assert not (tmp_path / "out.nc").exists()
+
+
+def test_correlations_table_adds_g2_tau_and_spectra(tmp_path):
+    """[correlations] tau/omega: the file holds what pyspb.g2_tau and pyspb.spectrum return."""
+    import xarray as xr
+
+    import pyspb
+
+    text = (
+        RATES + "[solve]\ncutoff = 3\n[correlations]\ntau = {start = 0.0, stop = 2.0, num = 3}\nomega = [-1.0, 0.5]\n"
+    )
+    out = run_sweep(_write(tmp_path, text), tmp_path / "out.nc", progress=False)
+    with xr.open_dataset(out) as result:
+        inputs = sweep_inputs(load_sweep_config(tmp_path / "sweep.toml"))
+        expected = pyspb.g2_tau(inputs, [0.0, 1.0, 2.0], cutoff=3)
+        np.testing.assert_allclose(result.g2_cross_tau, expected.g2_cross_tau, rtol=1e-12)
+        np.testing.assert_allclose(result.S_cw, pyspb.spectrum(inputs, [-1.0, 0.5], cutoff=3).S_cw, rtol=1e-12)
+        assert result.g2_cw_tau.dims == ("Delta", "tau") and "g2_cross" in result
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [("tau = 1.0", "list of numbers"), ("tau = [-1.0]", ">= 0"), ("delay = [1.0]", "unknown key")],
+)
+def test_bad_correlations_tables_are_refused(tmp_path, table, message):
+    with pytest.raises(SweepConfigError, match=message):
+        load_sweep_config(_write(tmp_path, RATES + "[correlations]\n" + table + "\n"))

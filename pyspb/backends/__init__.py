@@ -11,6 +11,8 @@ A backend is a module that provides what :class:`Backend` declares:
 * ``steady_state_populations(Delta, J, chi, xi, gamma, *, cutoff, **options) -> P`` with
   1-d inputs of length npts (``J`` complex) and ``P`` of shape (npts, cutoff + 1, cutoff + 1);
 * ``g2_tau_cw(Delta, J, chi, xi, gamma, tau, *, cutoff) -> g2`` of shape (npts, ntau);
+* ``tau_correlations(..., tau, *, cutoff) -> dict`` and ``spectra(..., omega, *, cutoff)
+  -> dict`` for :func:`pyspb.g2_tau` and :func:`pyspb.spectrum`;
 * ``version_info() -> dict`` for the provenance attributes.
 
 Everything else (checks, observables, labels) is shared code in :mod:`pyspb.solve`.
@@ -72,6 +74,23 @@ class Backend(Protocol):
 
         (Declared with ``*arrays`` because mypy refuses a call ``g2_tau_cw(*points, tau,
         cutoff=c)`` against six named positional parameters.)
+        """
+        ...
+
+    def tau_correlations(self, *arrays: Any, cutoff: int) -> dict[str, np.ndarray]:
+        """Two-time correlation functions for ``arrays = (Delta, J, chi, xi, gamma, tau)``.
+
+        ``N_cw``, ``N_ccw`` (npts,) and ``G_cw_cw``, ``G_cw_ccw``, ``G_ccw_ccw``,
+        ``photons_cw``, ``photons_ccw`` (npts, ntau); see
+        :func:`pyspb.backends.native_dynamics.tau_correlations`.
+        """
+        ...
+
+    def spectra(self, *arrays: Any, cutoff: int) -> dict[str, np.ndarray]:
+        """Emission spectra for ``arrays = (Delta, J, chi, xi, gamma, omega)``.
+
+        ``S_cw``, ``S_ccw`` (npts, nomega), ``coherent_cw``, ``coherent_ccw``, ``N_cw``,
+        ``N_ccw`` (npts,); see :func:`pyspb.backends.native_spectrum.spectra`.
         """
         ...
 

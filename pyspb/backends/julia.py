@@ -89,7 +89,9 @@ __all__ = [
     "packages_installed",
     "ready",
     "solver_options",
+    "spectra",
     "steady_state_populations",
+    "tau_correlations",
     "version_info",
 ]
 
@@ -359,3 +361,44 @@ def version_info() -> dict:
         "quantumoptics_version": str(quantumoptics_version),
         "julia_threads": int(threads),
     }
+
+
+# --- two-time correlations and emission spectra (pyspb.g2_tau, pyspb.spectrum) ----------
+
+#: what computes two-time correlations (recorded by pyspb.g2_tau)
+METHOD_TAU = "steady state by sparse LU, then timeevolution.master of a rho a^dagger (QuantumOptics.jl)"
+#: what computes emission spectra (recorded by pyspb.spectrum)
+METHOD_SPECTRUM = "steady state by sparse LU, then one sparse LU of L - i omega + |rho><1| per frequency"
+
+
+def tau_correlations(Delta, J, chi, xi, gamma, tau, *, cutoff: int) -> dict[str, np.ndarray]:
+    """Two-time correlation functions per point and delay, computed in Julia.
+
+    The same dict as :func:`pyspb.backends.native_dynamics.tau_correlations`: ``N_cw``,
+    ``N_ccw`` (npts,) and ``G_cw_cw``, ``G_cw_ccw``, ``G_ccw_ccw``, ``photons_cw``,
+    ``photons_ccw`` (npts, ntau), propagated by ``timeevolution.master``.
+    """
+    points = _points(Delta, J, chi, xi, gamma)
+    cutoff = _cutoff(cutoff)
+    tau = np.ascontiguousarray(np.asarray(tau, dtype=np.float64).reshape(-1))
+    if not np.all(np.isfinite(tau)) or np.any(tau < 0):
+        raise ValueError("tau must be finite and >= 0")
+    module = _julia()
+    result = module.tau_correlations(*points, tau, cutoff=cutoff, ntasks=_ntasks(module, cutoff))
+    names = ("N_cw", "N_ccw", "G_cw_cw", "G_cw_ccw", "G_ccw_ccw", "photons_cw", "photons_ccw")
+    return {name: _to_numpy(getattr(result, name)) for name in names}
+
+
+def spectra(Delta, J, chi, xi, gamma, omega, *, cutoff: int) -> dict[str, np.ndarray]:
+    """Incoherent emission spectra per point and frequency, computed in Julia.
+
+    The same dict as :func:`pyspb.backends.native_spectrum.spectra`: ``S_cw``, ``S_ccw``
+    (npts, nomega), ``coherent_cw``, ``coherent_ccw``, ``N_cw``, ``N_ccw`` (npts,).
+    """
+    points = _points(Delta, J, chi, xi, gamma)
+    cutoff = _cutoff(cutoff)
+    omega = np.ascontiguousarray(np.asarray(omega, dtype=np.float64).reshape(-1))
+    module = _julia()
+    result = module.spectra(*points, omega, cutoff=cutoff, ntasks=_ntasks(module, cutoff))
+    names = ("S_cw", "S_ccw", "coherent_cw", "coherent_ccw", "N_cw", "N_ccw")
+    return {name: _to_numpy(getattr(result, name)) for name in names}

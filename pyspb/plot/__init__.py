@@ -5,7 +5,9 @@ an optional matplotlib ``ax`` (two Axes, top and bottom, for the two-row panels 
 and ``fig2b``) and returns the :class:`matplotlib.figure.Figure`.  Colours follow the
 paper: ideal cavity grey, without tip blue, with tip red; numerical results are curves,
 analytic (weak-drive) results markers.  :func:`plot_panel` dispatches by panel name;
-:func:`correlation_map` draws any g^(n) over two dims (e.g. a tip scan) on a log colour scale.
+:func:`correlation_map` draws any g^(n) over two dims (e.g. a tip scan) on a log colour scale;
+:func:`g2_tau_map` draws g2(tau) over the delay and one other dim, :func:`spectrum_plot` the
+emission spectra of :func:`pyspb.spectrum`.
 
 ``import pyspb`` does not import this module, nor matplotlib; choose a backend
 (``matplotlib.use("Agg")``) before plotting if no display is available.
@@ -18,10 +20,20 @@ import xarray as xr
 from .. import paper
 from . import panels
 from ._style import MIN_FONT_SIZE, axis_label
+from .correlations import g2_tau_map, spectrum_plot
 from .maps import correlation_map
 from .panels import fig1b, fig1c, fig2a, fig2b, fig3b, fig3c, fig3d, fig4a, fig4b  # noqa: F401
 
-__all__ = ["MIN_FONT_SIZE", "PLOTS", "axis_label", "correlation_map", "plot_panel", *paper.FIGURES]
+__all__ = [
+    "MIN_FONT_SIZE",
+    "PLOTS",
+    "axis_label",
+    "correlation_map",
+    "g2_tau_map",
+    "plot_panel",
+    "spectrum_plot",
+    *paper.FIGURES,
+]
 
 #: panel name -> drawing function: the function of :mod:`pyspb.plot.panels` named as each
 #: panel of :data:`pyspb.paper.FIGURES` (a panel without one fails here, at import)

@@ -519,4 +519,198 @@ function versions()
     return (string(VERSION), string(pkgversion(QuantumOptics)), Threads.nthreads())
 end
 
+# --- two-time correlations and emission spectra (pyspb.g2_tau, pyspb.spectrum) ---------
+
+using LinearAlgebra: I
+using SparseArrays: spzeros
+
+"""
+    tau_correlations(Delta, J, chi, xi, gamma, tau; cutoff, ntasks, reltol=1e-10, abstol=1e-12)
+
+Two-time correlation functions of the steady state by the quantum regression theorem, for
+every point (rows) and delay `tau[j] >= 0` (columns). With the conditional states
+`x_m(τ) = e^{Lτ}(a_m ρ a_m†)` (propagated by `timeevolution.master` from their normalised
+form, then multiplied back by their trace) it returns the named tuple
+
+  - `N_cw`, `N_ccw`: ⟨a₁†a₁⟩, ⟨a₂†a₂⟩ (vectors);
+  - `G_cw_cw = Tr[n₁ x_cw(τ)]`, `G_cw_ccw = Tr[n₂ x_cw(τ)]`, `G_ccw_ccw = Tr[n₂ x_ccw(τ)]`;
+  - `photons_cw = Tr[(n₁ + n₂) x_cw(τ)]`, `photons_ccw` likewise (matrices npts × ntau).
+
+A conditional state with zero trace (an empty mode) gives zeros. At most `ntasks` tasks
+(default `Threads.nthreads()`) run side by side, as in [`steady_state_populations`](@ref).
+"""
+function tau_correlations(
+    Delta::AbstractVector{<:Real},
+    J::AbstractVector{<:Number},
+    chi::AbstractVector{<:Real},
+    xi::AbstractVector{<:Real},
+    gamma::AbstractVector{<:Real},
+    tau::AbstractVector{<:Real};
+    cutoff::Integer,
+    ntasks::Integer = Threads.nthreads(),
+    reltol::Real = 1.0e-10,
+    abstol::Real = 1.0e-12,
+)
+    points = _points(Delta, J, chi, xi, gamma)
+    delays = [t == 0 ? 0.0 : Float64(t) for t in tau] # -0.0 becomes 0.0
+    all(t -> isfinite(t) && t >= 0, delays) ||
+        throw(ArgumentError("tau must be finite and >= 0"))
+    model = TwoModeKerrModel(cutoff)
+    npts = length(points.Delta)
+    ntau = length(delays)
+    N_cw = zeros(npts)
+    N_ccw = zeros(npts)
+    G = [zeros(npts, ntau) for _ in 1:5] # cw_cw, cw_ccw, ccw_ccw, photons_cw, photons_ccw
+    (npts == 0 || ntau == 0) && return _correlation_tuple(N_cw, N_ccw, G)
+    tspan = unique!(sort!(vcat(0.0, delays)))
+    n2 = sparse(dagger(model.a2) * model.a2)
+    _foreach_steady_state(model, points, ntasks) do k, x, c
+        rho = _density_operator(model, x)
+        N_cw[k] = real(expect(model.n1, rho))
+        N_ccw[k] = real(expect(n2, rho))
+        H = _hamiltonian(model, c)
+        rate = sqrt(real(c[6]))
+        jumps = [rate * model.a1, rate * model.a2]
+        for (first, a) in enumerate((model.a1, model.a2))
+            values = _conditional_photons(a * rho * dagger(a), H, jumps, model.n1, n2, tspan, reltol, abstol)
+            for (j, t) in enumerate(delays)
+                m1, m2 = values[t]
+                if first == 1
+                    G[1][k, j] = m1
+                    G[2][k, j] = m2
+                    G[4][k, j] = m1 + m2
+                else
+                    G[3][k, j] = m2
+                    G[5][k, j] = m1 + m2
+                end
+            end
+        end
+    end
+    return _correlation_tuple(N_cw, N_ccw, G)
+end
+
+"""The named tuple returned by [`tau_correlations`](@ref)."""
+function _correlation_tuple(N_cw, N_ccw, G)
+    return (
+        N_cw = N_cw,
+        N_ccw = N_ccw,
+        G_cw_cw = G[1],
+        G_cw_ccw = G[2],
+        G_ccw_ccw = G[3],
+        photons_cw = G[4],
+        photons_ccw = G[5],
+    )
+end
+
+"""
+    _conditional_photons(start, H, jumps, n1, n2, tspan, reltol, abstol)
+
+`Dict` from each time of `tspan` to `(Tr[n1 x(t)], Tr[n2 x(t)])` with `x(t)` the
+master-equation evolution of the (unnormalised) operator `start`.
+"""
+function _conditional_photons(start, H, jumps, n1, n2, tspan, reltol, abstol)
+    norm = real(tr(start))
+    at = Dict{Float64, Tuple{Float64, Float64}}()
+    if !(norm > 0)
+        for t in tspan
+            at[t] = (0.0, 0.0)
+        end
+        return at
+    end
+    observe = (t, state) -> (real(expect(n1, state)) * norm, real(expect(n2, state)) * norm)
+    at[0.0] = observe(0.0, start / norm)
+    if length(tspan) > 1
+        times, values = timeevolution.master(
+            tspan,
+            start / norm,
+            H,
+            jumps;
+            fout = observe,
+            reltol = reltol,
+            abstol = abstol,
+        )
+        for (t, v) in zip(times, values)
+            at[t] = v
+        end
+    end
+    for t in tspan
+        haskey(at, t) || error("timeevolution.master returned no state at tau = $t")
+    end
+    return at
+end
+
+"""
+    spectra(Delta, J, chi, xi, gamma, omega; cutoff, ntasks)
+
+Incoherent emission spectra of both modes, per point (rows) and frequency (columns):
+
+    S_m(ω) = ∫ dτ e^{-iωτ} ⟨δa_m†(τ) δa_m(0)⟩ = 2 Re Tr[a_m† x],  (L - iω) x = -(a_m ρ - ⟨a_m⟩ ρ),
+
+`ω` the detuning from the drive (rate units). Each frequency is one sparse LU of
+`L - iω + |ρ⟩⟨1|` (the rank-one term fixes Tr x = 0, so ω = 0 is regular), `L` the sparse
+Liouvillian from QuantumOptics.jl's `liouvillian`. Returns the named tuple `S_cw`, `S_ccw`
+(matrices) and `coherent_cw`, `coherent_ccw` (|⟨a⟩|², vectors), `N_cw`, `N_ccw`.
+"""
+function spectra(
+    Delta::AbstractVector{<:Real},
+    J::AbstractVector{<:Number},
+    chi::AbstractVector{<:Real},
+    xi::AbstractVector{<:Real},
+    gamma::AbstractVector{<:Real},
+    omega::AbstractVector{<:Real};
+    cutoff::Integer,
+    ntasks::Integer = Threads.nthreads(),
+)
+    points = _points(Delta, J, chi, xi, gamma)
+    frequencies = Vector{Float64}(omega)
+    all(isfinite, frequencies) || throw(ArgumentError("omega must be finite"))
+    model = TwoModeKerrModel(cutoff)
+    npts = length(points.Delta)
+    S = [zeros(npts, length(frequencies)) for _ in 1:2]
+    coherent = [zeros(npts) for _ in 1:2]
+    N = [zeros(npts) for _ in 1:2]
+    n2 = sparse(dagger(model.a2) * model.a2)
+    npts == 0 && return _spectra_tuple(S, coherent, N)
+    _foreach_steady_state(model, points, ntasks) do k, x, c
+        rho = _density_operator(model, x)
+        rate = sqrt(real(c[6]))
+        L = liouvillian(_hamiltonian(model, c), [rate * model.a1, rate * model.a2])
+        A = SparseMatrixCSC{ComplexF64, Int}(L.data)
+        d = size(rho.data, 1)
+        n = d * d
+        fix = spzeros(ComplexF64, n, n)
+        r = vec(rho.data)
+        for i in 1:d
+            fix[:, (i - 1) * (d + 1) + 1] = r
+        end
+        for (m, (a, number)) in enumerate(((model.a1, model.n1), (model.a2, n2)))
+            mean = expect(a, rho)
+            coherent[m][k] = abs2(mean)
+            N[m][k] = real(expect(number, rho))
+        end
+        sources = hcat((-vec((a * rho - expect(a, rho) * rho).data) for a in (model.a1, model.a2))...)
+        weights = hcat((vec(Matrix(a.data)) for a in (model.a1, model.a2))...)
+        for (j, w) in enumerate(frequencies)
+            solution = lu(A - (1im * w) * I + fix) \ sources
+            for m in 1:2
+                # 2 Re Tr[a† x] = 2 Re Σ conj(a_ij) x_ij
+                S[m][k, j] = 2 * real(sum(conj.(weights[:, m]) .* solution[:, m]))
+            end
+        end
+    end
+    return _spectra_tuple(S, coherent, N)
+end
+
+"""The named tuple returned by [`spectra`](@ref)."""
+function _spectra_tuple(S, coherent, N)
+    return (
+        S_cw = S[1],
+        S_ccw = S[2],
+        coherent_cw = coherent[1],
+        coherent_ccw = coherent[2],
+        N_cw = N[1],
+        N_ccw = N[2],
+    )
+end
+
 end # module PySPBJulia

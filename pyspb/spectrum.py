@@ -1,0 +1,97 @@
+"""``pyspb.spectrum``: the incoherent emission spectrum of each mode (what a spectrometer sees).
+
+Normalisation (the same as QuTiP's ``spectrum`` of ``a^dagger, a`` with the coherent part
+removed)::
+
+    S_m(omega) = int_{-inf}^{inf} dtau exp(-i omega tau) <delta a_m^dag(tau) delta a_m(0)>,
+    delta a_m = a_m - <a_m>,
+
+with ``omega`` the angular-frequency detuning of the emitted light from the drive (rate
+units; positive = blue of the drive).  Then ``int S_m d omega / (2 pi) = <a_m^dag a_m> -
+|<a_m>|^2``: the incoherent photon number.  The coherent part, a delta peak
+``2 pi |<a_m>|^2 delta(omega)``, is not in ``S_m``; its weight is returned as
+``coherent_cw``/``coherent_ccw``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .attributes import annotate
+from .backends import get_backend
+from .grid import POINT_ORDER, flatten_inputs
+from .reporting import progress_bar, provenance
+from .solve import check_cutoff, check_truncation
+
+__all__ = ["spectrum"]
+
+#: points sent to the backend at a time (progress is reported per chunk)
+CHUNK = 16
+
+
+def spectrum(
+    inputs: xr.Dataset, omega, cutoff: int = 6, backend: str = "native", progress: bool | None = None
+) -> xr.Dataset:
+    """Incoherent emission spectra ``S_cw``, ``S_ccw`` at every grid point and frequency.
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+        Model inputs, as for :func:`pyspb.solve`.
+    omega : array_like of float
+        Detunings of the emitted light from the drive, in the rate unit (1e6 s^-1).
+    cutoff : int
+        Largest photon number per mode.
+    backend : {"native", "julia", "auto"}
+        "native": resolvent solves ``(L - i omega)^-1`` (:mod:`pyspb.backends.native_spectrum`);
+        "julia": QuantumOptics.jl.
+    progress : bool, optional
+        Show a progress bar (default: for more than :data:`CHUNK` points).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``S_cw``, ``S_ccw`` over the inputs' dims and a new dim ``omega`` (units 1e-6 s:
+        ``int S d omega / 2 pi`` is the incoherent photon number ``<a^dag a> - |<a>|^2``, see
+        the module docstring), and ``coherent_cw``, ``coherent_ccw`` (``|<a>|^2``, the weight of
+        the coherent delta peak at omega = 0).
+    """
+    cutoff = check_cutoff(cutoff)
+    engine = get_backend(backend)
+    template, flat = flatten_inputs(inputs)
+    omega = np.asarray(omega, dtype=float)
+    if omega.ndim != 1 or omega.size == 0:
+        raise ValueError(f"omega must be a non-empty 1-d array of frequencies, got shape {omega.shape}")
+    if not np.all(np.isfinite(omega)):
+        raise ValueError("omega must be finite")
+    check_truncation(inputs, cutoff, backend, "pyspb.spectrum")  # warns as solve does (TruncationWarning)
+    npts = flat["xi"].size
+    names = ("S_cw", "S_ccw", "coherent_cw", "coherent_ccw")
+    values: dict[str, np.ndarray] = {}
+    bar = progress_bar(npts, progress, f"pyspb.spectrum ({engine.NAME}, cutoff {cutoff})", CHUNK)
+    try:
+        for start in range(0, npts, CHUNK):
+            chunk = slice(start, start + CHUNK)
+            result = engine.spectra(*(flat[name][chunk] for name in POINT_ORDER), omega, cutoff=cutoff)
+            for name in names:
+                values.setdefault(name, np.empty((npts,) + result[name].shape[1:]))[chunk] = result[name]
+            if bar is not None:
+                bar.update(result["S_cw"].shape[0])
+    finally:
+        if bar is not None:
+            bar.close()
+    out = xr.Dataset(coords=template.coords)
+    for name in names:
+        extra = ("omega",) if name.startswith("S_") else ()
+        out[name] = (template.dims + extra, values[name].reshape(template.shape + values[name].shape[1:]))
+    out = out.assign_coords(omega=omega)
+    for mode in ("cw", "ccw"):
+        out[f"S_{mode}"].attrs["comment"] = (
+            f"S(omega) = int dtau exp(-i omega tau) <da^dag(tau) da(0)>, da = a - <a> ({mode} mode); "
+            "int S domega / 2pi = <a^dag a> - |<a>|^2; the coherent delta peak at omega = 0 is left out "
+            f"(its weight is coherent_{mode})"
+        )
+    out.attrs.update(provenance(engine, cutoff, None))
+    out.attrs["method_spectrum"] = getattr(engine, "METHOD_SPECTRUM", engine.METHOD)
+    return annotate(out)
