@@ -19,6 +19,10 @@ COMPLEX_PART = "pyspb_complex_part"
 CONVENTIONS = "CF-1.10"
 
 
+#: what the long_name of each part of a split complex variable starts with
+_PART_OF = {"re": "real part of ", "im": "imaginary part of "}
+
+
 def _split_complex(ds: xr.Dataset) -> xr.Dataset:
     out = ds.copy()
     for name in list(out.data_vars):
@@ -28,7 +32,10 @@ def _split_complex(ds: xr.Dataset) -> xr.Dataset:
                 new = f"{name}_{suffix}"
                 if new in out:
                     raise ValueError(f"cannot split complex {name!r}: {new!r} exists already")
-                out[new] = part.assign_attrs(var.attrs, **{COMPLEX_PART: suffix})
+                attrs = {**var.attrs, COMPLEX_PART: suffix}
+                if "long_name" in attrs:  # each part says which part of the variable it is
+                    attrs["long_name"] = _PART_OF[suffix] + attrs["long_name"]
+                out[new] = part.assign_attrs(attrs)
             out = out.drop_vars(name)
     return out
 
@@ -38,6 +45,8 @@ def _join_complex(ds: xr.Dataset) -> xr.Dataset:
         base = str(name)[: -len("_re")]
         re, im = ds[name], ds[f"{base}_im"]
         attrs = {k: v for k, v in re.attrs.items() if k != COMPLEX_PART}
+        if str(attrs.get("long_name", "")).startswith(_PART_OF["re"]):
+            attrs["long_name"] = attrs["long_name"][len(_PART_OF["re"]) :]
         ds = ds.drop_vars([name, f"{base}_im"])
         ds[base] = (re + 1j * im).assign_attrs(attrs)
     return ds

@@ -23,6 +23,16 @@ def test_complex_variables_are_split_and_joined(tmp_path):
     xr.testing.assert_identical(pyspb.load(path), ds)
 
 
+def test_each_part_of_a_split_complex_variable_says_which_part_it_is(tmp_path):
+    # issue 9, item 5: J_re and J_im in the files kept the complex J's long_name
+    J = xr.DataArray([0.1 + 0.2j], dims="x", attrs={"long_name": "backscattering coupling J", "units": "1e6 s-1"})
+    path = pyspb.save(xr.Dataset({"J": J}), tmp_path / "c.nc")
+    with netCDF4.Dataset(path) as raw:
+        assert raw["J_re"].long_name == "real part of backscattering coupling J"
+        assert raw["J_im"].long_name == "imaginary part of backscattering coupling J"
+    assert pyspb.load(path)["J"].attrs["long_name"] == "backscattering coupling J"
+
+
 def test_device_rates_round_trip(tmp_path):
     ds = pyspb.Device().rates(r=[0.3, 0.35], J0_over_gamma1=[0.0, 1.8])
     xr.testing.assert_identical(pyspb.load(pyspb.save(ds, tmp_path / "rates.nc")), ds)
