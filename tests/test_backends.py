@@ -18,7 +18,7 @@ def test_every_backend_provides_the_protocol(module):
 def test_a_module_without_solver_options_is_not_a_backend():
     partial = types.ModuleType("partial")
     provided = ("NAME", "METHOD", "MAIN_THREAD_ONLY", "PATHS", "check_memory", "steady_state_populations")
-    for name in provided + ("g2_tau_cw", "version_info", "tau_correlations", "spectra"):
+    for name in provided + ("version_info", "tau_correlations", "spectra"):
         setattr(partial, name, getattr(native, name))
     assert not isinstance(partial, Backend)
     partial.solver_options = native.solver_options

@@ -199,11 +199,11 @@ def test_julia_source_defines_the_entry_points_the_python_side_calls():
     assert re.search(r"^module PySPBJulia\b", source, re.M)
     assert re.search(r"^end # module PySPBJulia", source, re.M)
     exported = re.search(r"^export (.+)$", source, re.M).group(1)
-    for name in ("steady_state_populations", "g2_tau_cw", "versions"):
+    for name in ("steady_state_populations", "tau_correlations", "spectra", "versions"):
         assert re.search(rf"^function {name}\(", source, re.M), name
         assert name in exported, name
-    # both entry points take the cutoff as a keyword, as the Python side passes it
-    for name in ("steady_state_populations", "g2_tau_cw"):
+    # the entry points take the cutoff as a keyword, as the Python side passes it
+    for name in ("steady_state_populations", "tau_correlations", "spectra"):
         signature = re.search(rf"^function {name}\((.*?)^\s*\)$", source, re.M | re.S).group(1)
         assert re.search(r";\s*cutoff::Integer", signature), name
     # every package the source uses is declared in Project.toml
@@ -217,7 +217,7 @@ def test_python_seam_matches_the_native_backend():
     from pyspb.backends import native
 
     assert julia.NAME == "julia"
-    for name in ("steady_state_populations", "g2_tau_cw", "version_info"):
+    for name in ("steady_state_populations", "tau_correlations", "spectra", "version_info"):
         assert callable(getattr(julia, name)) and callable(getattr(native, name))
 
 
@@ -609,7 +609,7 @@ def test_inputs_are_checked_before_julia_starts(juliacall_unavailable):
     with pytest.raises(ValueError, match="cutoff"):
         julia.steady_state_populations(Delta, J, chi, xi, gamma, cutoff=0)
     with pytest.raises(ValueError, match="tau"):
-        julia.g2_tau_cw(Delta, J, chi, xi, gamma, [-1.0], cutoff=3)
+        julia.tau_correlations(Delta, J, chi, xi, gamma, [-1.0], cutoff=3)
     empty = julia.steady_state_populations(*(np.zeros(0) for _ in range(5)), cutoff=3)
     assert empty.shape == (0, 4, 4)
 
@@ -664,24 +664,6 @@ def test_paper_numbers_with_julia():
     reference = pyspb.solve(pyspb.Device().rates(r=0.35, phi=0.27), cutoff=6, backend="native")
     for name in ("N_cw", "g2_cw", "g3_cw", "g4_cw", "N_ccw", "g2_ccw"):
         assert float(out[name]) == pytest.approx(float(reference[name]), rel=1e-8), name
-
-
-@pytest.mark.julia
-@requires_julia
-def test_g2_tau_matches_native():
-    from pyspb.backends import native
-
-    points = tuple(np.concatenate([p, q]) for p, q in zip(paper_point(), random_points(1, seed=5), strict=False))
-    tau = np.array([2.0, 0.0, 0.5, 10.0, 2.0])  # unsorted, repeated
-    g2 = julia.g2_tau_cw(*points, tau, cutoff=5)
-    assert g2.shape == (2, 5)
-    np.testing.assert_allclose(g2, native.g2_tau_cw(*points, tau, cutoff=5), rtol=1e-6)
-    # g2(0) from the propagation equals the steady-state g2 from the populations
-    P = julia.steady_state_populations(*points, cutoff=5)
-    n = np.arange(6.0)
-    marginal = P.sum(axis=2)
-    N = marginal @ n
-    np.testing.assert_allclose(g2[:, 1], marginal @ (n * (n - 1)) / N**2, rtol=1e-9)
 
 
 @pytest.mark.julia
@@ -811,7 +793,7 @@ def test_the_julia_call_gets_the_memory_bound(fake_julia_module, monkeypatch):
 
 def test_julia_source_bounds_tasks_and_reuses_the_symbolic_factorisation():
     source = SOURCE.read_text()
-    for name in ("steady_state_populations", "g2_tau_cw"):
+    for name in ("steady_state_populations", "tau_correlations", "spectra"):
         signature = re.search(rf"^function {name}\((.*?)^\s*\)$", source, re.M | re.S).group(1)
         assert re.search(r"ntasks::Integer = Threads\.nthreads\(\)", signature), name
     assert re.search(r"lu!\(factorisation, A; check = false\)", source)  # values only, symbolic reused

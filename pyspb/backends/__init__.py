@@ -10,7 +10,6 @@ A backend is a module that provides what :class:`Backend` declares:
   says which it ignores) and returns the keyword arguments of its solvers;
 * ``steady_state_populations(Delta, J, chi, xi, gamma, *, cutoff, **options) -> P`` with
   1-d inputs of length npts (``J`` complex) and ``P`` of shape (npts, cutoff + 1, cutoff + 1);
-* ``g2_tau_cw(Delta, J, chi, xi, gamma, tau, *, cutoff) -> g2`` of shape (npts, ntau);
 * ``tau_correlations(..., tau, *, cutoff) -> dict`` and ``spectra(..., omega, *, cutoff)
   -> dict`` for :func:`pyspb.g2_tau` and :func:`pyspb.spectrum`;
 * ``version_info() -> dict`` for the provenance attributes.
@@ -67,14 +66,6 @@ class Backend(Protocol):
 
     def steady_state_populations(self, Delta, J, chi, xi, gamma, *, cutoff: int, **options: Any) -> np.ndarray:
         """Joint photon-number probabilities, shape (npts, cutoff + 1, cutoff + 1)."""
-        ...
-
-    def g2_tau_cw(self, *arrays: Any, cutoff: int) -> np.ndarray:
-        """g2(tau) of the cw mode, shape (npts, ntau), for ``arrays = (Delta, J, chi, xi, gamma, tau)``.
-
-        (Declared with ``*arrays`` because mypy refuses a call ``g2_tau_cw(*points, tau,
-        cutoff=c)`` against six named positional parameters.)
-        """
         ...
 
     def tau_correlations(self, *arrays: Any, cutoff: int) -> dict[str, np.ndarray]:

@@ -83,7 +83,6 @@ __all__ = [
     "concurrent_factorisations",
     "executable_present",
     "factorisation_memory",
-    "g2_tau_cw",
     "julia_package_dir",
     "julia_ready",
     "packages_installed",
@@ -333,24 +332,6 @@ def steady_state_populations(Delta, J, chi, xi, gamma, *, cutoff: int) -> np.nda
         return np.empty((0, cutoff + 1, cutoff + 1))
     module = _julia()
     return _to_numpy(module.steady_state_populations(*points, cutoff=cutoff, ntasks=_ntasks(module, cutoff)))
-
-
-def g2_tau_cw(Delta, J, chi, xi, gamma, tau, *, cutoff: int) -> np.ndarray:
-    """g2(tau) of the cw mode by the quantum regression theorem, shape (npts, ntau).
-
-    ``g2(tau) = Tr[a1^dagger a1 exp(L tau)(a1 rho a1^dagger)] / N_cw^2``, propagated by
-    QuantumOptics.jl's ``timeevolution.master`` from the normalised ``a1 rho a1^dagger``.
-    ``tau``: delays >= 0 in the inverse rate unit.
-    """
-    points = _points(Delta, J, chi, xi, gamma)
-    cutoff = _cutoff(cutoff)
-    tau = np.ascontiguousarray(np.asarray(tau, dtype=np.float64).reshape(-1))
-    if not np.all(np.isfinite(tau)) or np.any(tau < 0):
-        raise ValueError("tau must be finite and >= 0")
-    if points[0].size == 0 or tau.size == 0:
-        return np.empty((points[0].size, tau.size))
-    module = _julia()
-    return _to_numpy(module.g2_tau_cw(*points, tau, cutoff=cutoff, ntasks=_ntasks(module, cutoff)))
 
 
 def version_info() -> dict:

@@ -694,21 +694,6 @@ def _sparse_lu_point(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np.nda
     return np.conj(U.T) @ solution @ U
 
 
-def g2_tau_cw(Delta, J, chi, xi, gamma, tau, *, cutoff: int, tolerance: float = DEFAULT_TOLERANCE) -> np.ndarray:
-    """g2(tau) of the cw mode by the quantum regression theorem, shape (npts, ntau).
-
-    ``g2(tau) = Tr[n1 exp(L tau)(a1 rho a1^dagger)] / N_cw^2``, propagated by the exponential
-    integrator of :mod:`pyspb.backends.native_dynamics` (see :func:`tau_correlations`).
-
-    Parameters
-    ----------
-    tau : array_like of float, shape (ntau,)
-        Delays >= 0, in the inverse of the rate unit (1e-6 s for rates in 1e6 s^-1).
-    """
-    values = tau_correlations(Delta, J, chi, xi, gamma, tau, cutoff=cutoff, tolerance=tolerance)
-    return values["G_cw_cw"] / values["N_cw"][:, None] ** 2
-
-
 def tau_correlations(Delta, J, chi, xi, gamma, tau, *, cutoff: int, tolerance: float = DEFAULT_TOLERANCE) -> dict:
     """Two-time correlation functions per point and delay: see :mod:`pyspb.backends.native_dynamics`."""
     from . import native_dynamics

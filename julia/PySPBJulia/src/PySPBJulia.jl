@@ -42,7 +42,9 @@ vacuum element ρ[1, 1] is entry 1 and ρ[i, i] is entry `(i - 1) * (d + 1) + 1`
 # Entry points (called from Python through juliacall)
 
   - [`steady_state_populations`](@ref): P[k, n_cw + 1, n_ccw + 1], shape (npts, c + 1, c + 1).
-  - [`g2_tau_cw`](@ref): g2(τ) of the cw mode by the quantum regression theorem.
+  - [`tau_correlations`](@ref): g2(τ) of both modes and their cross correlation (quantum
+    regression theorem, `timeevolution.master`).
+  - [`spectra`](@ref): incoherent emission spectra of both modes.
   - [`versions`](@ref): Julia and QuantumOptics.jl versions, Julia threads.
 
 Grid points are spread over Julia's threads (`Threads.@threads`); start Julia with several
@@ -66,7 +68,7 @@ using QuantumOptics:
     tensor,
     timeevolution
 
-export TwoModeKerrModel, steady_state_populations, g2_tau_cw, versions
+export TwoModeKerrModel, steady_state_populations, tau_correlations, spectra, versions
 
 """Number of real model coefficients: Δ, Re J, Im J, χ, ξ, γ (in this order)."""
 const NCOEFFICIENTS = 6
@@ -422,92 +424,6 @@ function steady_state_populations(
         end
     end
     return out
-end
-
-"""
-    g2_tau_cw(Delta, J, chi, xi, gamma, tau; cutoff, ntasks, reltol=1e-10, abstol=1e-12)
-
-g2(τ) of the cw mode by the quantum regression theorem,
-
-    g2(τ) = Tr[a₁†a₁ e^{Lτ}(a₁ ρ a₁†)] / N_cw²,
-
-for every point (rows) and delay `tau[j] >= 0` (columns, in the inverse rate unit). The
-steady state ρ is the exact vacuum-fixed solve of [`steady_state_populations`](@ref); the
-conditional state a₁ρa₁† is normalised, propagated with `timeevolution.master` over the
-sorted delays (starting at τ = 0) and the result multiplied back by its norm. `reltol` and
-`abstol` go to the ODE solver; `ntasks` bounds the concurrent tasks (and factorisations) as
-in [`steady_state_populations`](@ref). Points where the cw mode is empty give NaN.
-"""
-function g2_tau_cw(
-    Delta::AbstractVector{<:Real},
-    J::AbstractVector{<:Number},
-    chi::AbstractVector{<:Real},
-    xi::AbstractVector{<:Real},
-    gamma::AbstractVector{<:Real},
-    tau::AbstractVector{<:Real};
-    cutoff::Integer,
-    ntasks::Integer = Threads.nthreads(),
-    reltol::Real = 1.0e-10,
-    abstol::Real = 1.0e-12,
-)
-    points = _points(Delta, J, chi, xi, gamma)
-    delays = [t == 0 ? 0.0 : Float64(t) for t in tau] # -0.0 becomes 0.0
-    all(t -> isfinite(t) && t >= 0, delays) ||
-        throw(ArgumentError("tau must be finite and >= 0"))
-    model = TwoModeKerrModel(cutoff)
-    npts = length(points.Delta)
-    out = Matrix{Float64}(undef, npts, length(delays))
-    (npts == 0 || isempty(delays)) && return out
-    tspan = unique!(sort!(vcat(0.0, delays)))
-    _foreach_steady_state(model, points, ntasks) do k, x, c
-        rho = _density_operator(model, x)
-        out[k, :] = _g2_tau_point(model, rho, c, tspan, delays, reltol, abstol)
-    end
-    return out
-end
-
-"""g2(τ) at the `delays` of one point with steady state `rho` and coefficients `c`."""
-function _g2_tau_point(
-    model::TwoModeKerrModel,
-    rho,
-    c::Vector{ComplexF64},
-    tspan::Vector{Float64},
-    delays::Vector{Float64},
-    reltol::Real,
-    abstol::Real,
-)
-    result = fill(NaN, length(delays))
-    N = real(expect(model.n1, rho))
-    jumped = model.a1 * rho * dagger(model.a1)
-    norm = real(tr(jumped)) # = N, the cw population
-    (norm > 0 && N > 0) || return result
-    start = jumped / norm
-    n1 = model.n1
-    observe = (t, state) -> real(expect(n1, state))
-    at = Dict{Float64, Float64}()
-    if length(tspan) > 1
-        H = _hamiltonian(model, c)
-        rate = sqrt(real(c[6]))
-        jumps = [rate * model.a1, rate * model.a2]
-        times, values = timeevolution.master(
-            tspan,
-            start,
-            H,
-            jumps;
-            fout = observe,
-            reltol = reltol,
-            abstol = abstol,
-        )
-        for (t, v) in zip(times, values)
-            at[t] = v
-        end
-    end
-    at[0.0] = observe(0.0, start)
-    for (j, t) in enumerate(delays)
-        haskey(at, t) || error("timeevolution.master returned no state at tau = $t")
-        result[j] = at[t] * norm / N^2
-    end
-    return result
 end
 
 """
