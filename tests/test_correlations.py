@@ -137,3 +137,17 @@ def test_empty_ccw_mode_gives_nan_with_a_reason():
     assert np.all(np.isfinite(out.g2_cw_tau))
     assert "empty" in out.g2_cross_tau.attrs["comment"]
     assert np.isnan(pyspb.solve(inputs().assign(J_re=0.0, J_im=0.0), cutoff=3).g2_cross).all()
+
+
+def test_grossly_truncated_points_and_cutoff_1_are_nan_as_in_solve():
+    # review finding: g2_tau at cutoff 1 gave g2 = 0 (perfect antibunching) where solve says NaN
+    inputs = pyspb.Device(J0=0.0, tip=False).rates()
+    at_cutoff_1 = g2_tau(inputs, [0.0, 1.0], cutoff=1)
+    assert np.isnan(at_cutoff_1["g2_cw_tau"]).all() and np.isnan(float(pyspb.solve(inputs, cutoff=1).g2_cw))
+    assert "cutoff 1 < 2" in at_cutoff_1["g2_cw_tau"].attrs["comment"]
+    inputs["xi"] = 30 * inputs["xi"]  # truncation error ~1.5e-2 at cutoff 3: solve gives NaN
+    with pytest.warns(pyspb.TruncationWarning):
+        truncated = g2_tau(inputs, [0.0, 1.0], cutoff=3)
+    assert np.isnan(truncated["g2_cw_tau"]).all()
+    with pytest.warns(pyspb.TruncationWarning):
+        assert np.isnan(float(pyspb.solve(inputs, cutoff=3).g2_cw))

@@ -60,3 +60,22 @@ def test_labels_and_bad_frequencies():
         spectrum(grid(), [np.nan], cutoff=2)
     with pytest.raises(ValueError, match="1-d"):
         spectrum(grid(), [[1.0]], cutoff=2)
+
+
+def test_no_points_give_empty_spectra_and_no_drive_is_refused():
+    empty = spectrum(pyspb.Device().rates(phi=np.array([])), [0.0, 1.0], cutoff=3)
+    assert empty["S_cw"].shape == (0, 2) and empty["coherent_cw"].shape == (0,)
+    with pytest.raises(ValueError, match="xi = 0"):
+        spectrum(grid(xi=0.0), [0.0], cutoff=3)
+
+
+def test_grossly_truncated_points_are_nan_as_in_solve():
+    inputs = pyspb.Device(J0=0.0, tip=False).rates()
+    inputs["xi"] = 30 * inputs["xi"]  # truncation error ~1.5e-2 at cutoff 3
+    with pytest.warns(pyspb.TruncationWarning):
+        solved = pyspb.solve(inputs, cutoff=3)
+    assert np.isnan(float(solved.N_cw))  # solve's own rule, which spectrum must follow
+    with pytest.warns(pyspb.TruncationWarning):
+        out = spectrum(inputs, [0.0, 1.0], cutoff=3)
+    assert np.isnan(out["S_cw"]).all() and np.isnan(out["coherent_cw"]).all()
+    assert "truncation_error" in out["S_cw"].attrs["comment"]
