@@ -28,6 +28,13 @@ def test_g2_tau_of_a_linear_cavity_is_one():
     linear = inputs().assign(chi=0.0)
     out = g2_tau(linear, tau=np.linspace(0, 5, 6), cutoff=10)
     np.testing.assert_allclose(out.g2_cw_tau, 1.0, atol=1e-7)
+    # coupled coherent states stay uncorrelated: the ccw and cross correlations are 1 too,
+    # and so is solve's zero-delay cross correlation (exact limit, independent of both engines)
+    np.testing.assert_allclose(out.g2_ccw_tau, 1.0, atol=1e-7)
+    np.testing.assert_allclose(out.g2_cross_tau, 1.0, atol=1e-7)
+    np.testing.assert_allclose(pyspb.solve(linear, cutoff=10).g2_cross, 1.0, atol=1e-7)
+    kerr = g2_tau(inputs(), tau=[0.0], cutoff=4)
+    assert float(abs(kerr.g2_cross_tau - 1).max()) > 1e-2  # the check can fail
 
 
 def test_unsorted_delays_are_returned_in_the_given_order():
@@ -38,7 +45,7 @@ def test_unsorted_delays_are_returned_in_the_given_order():
 
 
 def test_evenly_spaced_and_uneven_delays_agree():
-    """Two propagation paths (expm_multiply's interval form, and step by step) give one answer."""
+    """Evenly spaced and uneven delays (different integration steps) give one answer."""
     even = np.linspace(0.5, 6.0, 12)  # starts after 0: a first step, then the interval
     uneven = np.sort(np.concatenate([even, [2.2, 0.1]]))
     a = g2_tau(inputs(), tau=even, cutoff=4).g2_cw_tau
