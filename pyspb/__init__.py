@@ -3,9 +3,14 @@
 Build a grid of model inputs (:class:`Device` or your own Dataset), :func:`solve` it for the
 exact steady state of the truncated two-mode model, get labelled xarray results, and
 :func:`save` them as NetCDF.  See ``docs/model.md`` for the model and the parameter mapping.
+
+Submodules: :mod:`~pyspb.analytic` (the paper's weak-drive formulas), :mod:`~pyspb.paper` (its
+figures' data), :mod:`~pyspb.sweep` (TOML sweep configurations), :mod:`~pyspb.checkpoint`;
+:mod:`pyspb.plot` and :mod:`pyspb.figures` draw with matplotlib and are loaded on first use
+(``import pyspb`` and ``from pyspb import *`` do not import matplotlib).
 """
 
-from . import analytic, checkpoint, paper
+from . import analytic, checkpoint, paper, sweep
 from ._version import __version__
 from .correlations import g2_tau
 from .design import optimize_tip, tolerance
@@ -23,17 +28,16 @@ __all__ = [
     "TruncationWarning",
     "analytic",
     "checkpoint",
-    "figures",
     "fit",
     "g2_tau",
     "load",
     "optimize_tip",
     "paper",
-    "plot",
     "rate_grid",
     "save",
     "solve",
     "spectrum",
+    "sweep",
     "tolerance",
 ]
 

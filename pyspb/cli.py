@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .backends import BACKENDS
 
@@ -229,23 +230,34 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _library_call(verb: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, int]:
+    """``(function(*args, **kwargs), 0)``, or ``(None, 2)`` after a one-line error where the
+    library refuses the input (ValueError, TypeError) or a file (OSError).
+    """
+    try:
+        return function(*args, **kwargs), 0
+    except (ValueError, TypeError, OSError) as error:
+        print(f"pyspb {verb}: error: {error}", file=sys.stderr)
+        return None, 2
+
+
 def _fit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .fitting import fit_file
 
-    try:
-        result = fit_file(
-            args.data,
-            args.out,
-            args.param,
-            device=args.device,
-            start=args.start,
-            variables=args.variables,
-            cutoff=args.cutoff,
-            backend=args.backend,
-        )
-    except (ValueError, TypeError, OSError) as error:
-        print(f"pyspb fit: error: {error}", file=sys.stderr)
-        return 2
+    result, status = _library_call(
+        "fit",
+        fit_file,
+        args.data,
+        args.out,
+        args.param,
+        device=args.device,
+        start=args.start,
+        variables=args.variables,
+        cutoff=args.cutoff,
+        backend=args.backend,
+    )
+    if status:
+        return status
     for name in result["param"].values:
         print(f"{name} = {float(result[name]):.6g} +- {float(result[f'{name}_stderr']):.2g}")
     print(f"chi2_reduced = {float(result['chi2_reduced']):.4g}")
@@ -256,20 +268,20 @@ def _fit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _tolerance(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .design import tolerance_file
 
-    try:
-        result = tolerance_file(
-            args.out,
-            args.spread,
-            device=args.device,
-            samples=args.samples,
-            cutoff=args.cutoff,
-            seed=args.seed,
-            distribution=args.distribution,
-            backend=args.backend,
-        )
-    except (ValueError, TypeError, OSError) as error:
-        print(f"pyspb tolerance: error: {error}", file=sys.stderr)
-        return 2
+    result, status = _library_call(
+        "tolerance",
+        tolerance_file,
+        args.out,
+        args.spread,
+        device=args.device,
+        samples=args.samples,
+        cutoff=args.cutoff,
+        seed=args.seed,
+        distribution=args.distribution,
+        backend=args.backend,
+    )
+    if status:
+        return status
     pairs = zip(result.attrs["quantiles"], result.attrs["R_quantiles"], strict=True)
     print("R quantiles " + ", ".join(f"{q:g}: {r:.4%}" for q, r in pairs))
     print(args.out)

@@ -12,7 +12,9 @@ a_m^dagger)``:
 NaN, with the reason in the variable's ``comment``, where a mode is empty (N below
 :data:`pyspb.observables.RESOLUTION` of the total photon number: 0/0) and where the numerator
 is below that resolution of the photon number of the same conditional state (the rule of
-docs/model.md, section 3, applied at every delay).
+docs/model.md, section 3, applied at every delay); NaN, as in :func:`pyspb.solve`, where the
+steady state's truncation error exceeds :data:`pyspb.observables.TRUNCATION_LIMIT`, and
+everywhere for cutoff < 2.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import xarray as xr
 
 from .attributes import annotate
 from .backends import get_backend
-from .grid import POINT_ORDER, flatten_inputs
-from .observables import RESOLUTION
-from .reporting import progress_bar, provenance
+from .batching import over_points
+from .grid import flatten_inputs
+from .observables import RESOLUTION, TRUNCATION_LIMIT
+from .reporting import provenance
 from .solve import check_cutoff, check_truncation
 
 __all__ = ["g2_tau", "check_delays"]
@@ -70,14 +73,17 @@ def normalise(values: dict[str, np.ndarray], resolution: float = RESOLUTION) -> 
     return out
 
 
-def _comment(name: str, first: str, second: str) -> str:
+def _comment(name: str, first: str, second: str, cutoff: int) -> str:
     modes = sorted({first, second})
     notes = [
         f"NaN where the {' or '.join(modes)} mode is empty to numerical precision (N below {RESOLUTION:g} "
         "of the total photon number): 0/0",
         f"NaN at delays where Tr[n_{second} x_{first}(tau)] is below {RESOLUTION:g} of the photon number of the "
         f"conditional state x_{first}(tau) = exp(L tau)(a_{first} rho a_{first}^dagger): not resolved",
+        f"NaN where truncation_error of the steady state exceeds {TRUNCATION_LIMIT:g} (raise cutoff)",
     ]
+    if cutoff < 2:
+        notes.append(f"NaN everywhere: cutoff {cutoff} < 2 cannot hold the two photons g2 counts")
     return "; ".join(notes)
 
 
@@ -117,26 +123,23 @@ def g2_tau(
     tau = check_delays(tau)
     if np.any(flat["xi"] == 0):
         raise ValueError("g2(tau) is undefined (0/0) where xi = 0: the steady state is the vacuum")
-    check_truncation(inputs, cutoff, backend, "pyspb.g2_tau")  # warns as solve does (TruncationWarning)
-    npts = flat["xi"].size
-    values = {name: np.empty((npts, tau.size)) for name, *_ in CORRELATIONS}
-    bar = progress_bar(npts, progress, f"pyspb.g2_tau ({engine.NAME}, cutoff {cutoff})", CHUNK)
-    try:
-        for start in range(0, npts, CHUNK):
-            chunk = slice(start, start + CHUNK)
-            points = (flat[name][chunk] for name in POINT_ORDER)
-            result = normalise(engine.tau_correlations(*points, tau, cutoff=cutoff))
-            for name in values:
-                values[name][chunk] = result[name]
-            if bar is not None:
-                bar.update(result["g2_cw_tau"].shape[0])
-    finally:
-        if bar is not None:
-            bar.close()
+    gross = check_truncation(inputs, cutoff, backend, "pyspb.g2_tau")  # warns as solve does
+    values = over_points(
+        lambda *points: normalise(engine.tau_correlations(*points, tau, cutoff=cutoff)),
+        flat,
+        {name: (tau.size,) for name, *_ in CORRELATIONS},
+        CHUNK,
+        progress,
+        f"pyspb.g2_tau ({engine.NAME}, cutoff {cutoff})",
+    )
+    for g in values.values():  # as solve: the truncated model's numbers are not the resonator's
+        g[gross] = np.nan
+        if cutoff < 2:
+            g[:] = np.nan
     out = xr.Dataset(coords=template.coords)
     for name, first, _, second in CORRELATIONS:
         out[name] = (template.dims + ("tau",), values[name].reshape(template.shape + (tau.size,)))
-        out[name].attrs["comment"] = _comment(name, first, second)
+        out[name].attrs["comment"] = _comment(name, first, second, cutoff)
     out = out.assign_coords(tau=tau)
     out.attrs.update(provenance(engine, cutoff, None))
     out.attrs["method_tau"] = getattr(engine, "METHOD_TAU", engine.METHOD)

@@ -284,7 +284,7 @@ def warn_if_truncated(error: xr.DataArray, cutoff: int, caller: str, stacklevel:
     if not over.any():
         return
     gross = int((values > TRUNCATION_LIMIT).sum())
-    nan_note = f"; at {gross} point(s) it exceeds {TRUNCATION_LIMIT:g} and N, g2..g4 are NaN there" if gross else ""
+    nan_note = f"; at {gross} point(s) it exceeds {TRUNCATION_LIMIT:g} and the results are NaN there" if gross else ""
     warnings.warn(
         f"{caller}: truncation error (population of the top Fock level) up to {float(values.max()):.2g} "
         f"at cutoff {cutoff}, above {TRUNCATION_WARNING:g} at {int(over.sum())} of {values.size} point(s): "
@@ -295,16 +295,27 @@ def warn_if_truncated(error: xr.DataArray, cutoff: int, caller: str, stacklevel:
     )
 
 
-def check_truncation(inputs: xr.Dataset, cutoff: int, backend: str = "native", caller: str = "pyspb.solve") -> None:
-    """Solve the steady states of ``inputs`` at ``cutoff`` and warn as :func:`solve` does.
+def check_truncation(
+    inputs: xr.Dataset, cutoff: int, backend: str = "native", caller: str = "pyspb.solve"
+) -> np.ndarray:
+    """Solve the steady states of ``inputs`` at ``cutoff``, warn as :func:`solve` does, and
+    return where the truncation is gross.
 
     For entry points that do not compute ``truncation_error`` themselves (e.g.
     :func:`pyspb.g2_tau`); the steady states cost little against their own work.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Per point, in the order of :func:`pyspb.grid.flatten_inputs`: True where the
+        truncation error exceeds :data:`~pyspb.observables.TRUNCATION_LIMIT`, so that the
+        caller reports NaN there as :func:`solve` does.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncationWarning)
         out = _solve_cutoff(inputs, cutoff, backend, progress=False)
     warn_if_truncated(out.truncation_error, out.attrs["cutoff"], caller, stacklevel=3)
+    return np.asarray(out.truncation_error, dtype=float).ravel() > TRUNCATION_LIMIT
 
 
 def _runs(todo: np.ndarray, size: int) -> list[tuple[int, int]]:

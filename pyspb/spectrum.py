@@ -20,8 +20,10 @@ import xarray as xr
 
 from .attributes import annotate
 from .backends import get_backend
-from .grid import POINT_ORDER, flatten_inputs
-from .reporting import progress_bar, provenance
+from .batching import over_points
+from .grid import flatten_inputs
+from .observables import TRUNCATION_LIMIT
+from .reporting import provenance
 from .solve import check_cutoff, check_truncation
 
 __all__ = ["spectrum"]
@@ -65,22 +67,23 @@ def spectrum(
         raise ValueError(f"omega must be a non-empty 1-d array of frequencies, got shape {omega.shape}")
     if not np.all(np.isfinite(omega)):
         raise ValueError("omega must be finite")
-    check_truncation(inputs, cutoff, backend, "pyspb.spectrum")  # warns as solve does (TruncationWarning)
-    npts = flat["xi"].size
+    if np.any(flat["xi"] == 0):
+        raise ValueError(
+            "spectrum: xi = 0 at some points: the steady state is the vacuum and emits nothing (S = 0); "
+            "leave those points out"
+        )
+    gross = check_truncation(inputs, cutoff, backend, "pyspb.spectrum")  # warns as solve does
     names = ("S_cw", "S_ccw", "coherent_cw", "coherent_ccw")
-    values: dict[str, np.ndarray] = {}
-    bar = progress_bar(npts, progress, f"pyspb.spectrum ({engine.NAME}, cutoff {cutoff})", CHUNK)
-    try:
-        for start in range(0, npts, CHUNK):
-            chunk = slice(start, start + CHUNK)
-            result = engine.spectra(*(flat[name][chunk] for name in POINT_ORDER), omega, cutoff=cutoff)
-            for name in names:
-                values.setdefault(name, np.empty((npts,) + result[name].shape[1:]))[chunk] = result[name]
-            if bar is not None:
-                bar.update(result["S_cw"].shape[0])
-    finally:
-        if bar is not None:
-            bar.close()
+    values = over_points(
+        lambda *points: engine.spectra(*points, omega, cutoff=cutoff),
+        flat,
+        {name: (omega.size,) if name.startswith("S_") else () for name in names},
+        CHUNK,
+        progress,
+        f"pyspb.spectrum ({engine.NAME}, cutoff {cutoff})",
+    )
+    for value in values.values():  # as solve: the truncated model's numbers are not the resonator's
+        value[gross] = np.nan
     out = xr.Dataset(coords=template.coords)
     for name in names:
         extra = ("omega",) if name.startswith("S_") else ()
@@ -90,7 +93,8 @@ def spectrum(
         out[f"S_{mode}"].attrs["comment"] = (
             f"S(omega) = int dtau exp(-i omega tau) <da^dag(tau) da(0)>, da = a - <a> ({mode} mode); "
             "int S domega / 2pi = <a^dag a> - |<a>|^2; the coherent delta peak at omega = 0 is left out "
-            f"(its weight is coherent_{mode})"
+            f"(its weight is coherent_{mode}); NaN where truncation_error of the steady state exceeds "
+            f"{TRUNCATION_LIMIT:g} (raise cutoff)"
         )
     out.attrs.update(provenance(engine, cutoff, None))
     out.attrs["method_spectrum"] = getattr(engine, "METHOD_SPECTRUM", engine.METHOD)

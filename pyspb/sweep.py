@@ -14,6 +14,7 @@ levels; ``pyspb sweep CONFIG.toml --out FILE.nc`` runs :func:`run_sweep`.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +333,24 @@ def _solve_only(options: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in options.items() if key != "backend"}
 
 
+def _check_correlations(table: dict, inputs: xr.Dataset, checkpoint) -> None:
+    """Refuse, before any work, a [correlations] table the grid cannot serve; warn that it is not checkpointed."""
+    if not table:
+        return
+    if bool((inputs["xi"] == 0).any()):
+        raise SweepConfigError(
+            "[correlations]: xi = 0 at some grid points: g2(tau) is 0/0 and nothing is emitted there; "
+            "leave those points out of the grid or drop [correlations]"
+        )
+    if checkpoint is not None:
+        warnings.warn(
+            "pyspb sweep: --checkpoint records the steady states only; the g2(tau) and spectra of "
+            "[correlations] are computed after them and are lost if the run stops before the file is written",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _add_correlations(
     result: xr.Dataset, inputs: xr.Dataset, table: dict[str, np.ndarray], backend: str, progress
 ) -> xr.Dataset:
@@ -399,6 +418,7 @@ def run_sweep(
         check_writable(out)  # before any work
     except OSError as error:
         raise SweepConfigError(f"--out: {error.strerror}") from error
+    _check_correlations(config["correlations"], inputs, checkpoint)  # before any work too
     try:
         result = solve(inputs, options.pop("cutoff"), options["backend"], progress=progress, **_solve_only(options))
     except (TypeError, ValueError) as error:

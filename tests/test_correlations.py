@@ -28,6 +28,13 @@ def test_g2_tau_of_a_linear_cavity_is_one():
     linear = inputs().assign(chi=0.0)
     out = g2_tau(linear, tau=np.linspace(0, 5, 6), cutoff=10)
     np.testing.assert_allclose(out.g2_cw_tau, 1.0, atol=1e-7)
+    # coupled coherent states stay uncorrelated: the ccw and cross correlations are 1 too,
+    # and so is solve's zero-delay cross correlation (exact limit, independent of both engines)
+    np.testing.assert_allclose(out.g2_ccw_tau, 1.0, atol=1e-7)
+    np.testing.assert_allclose(out.g2_cross_tau, 1.0, atol=1e-7)
+    np.testing.assert_allclose(pyspb.solve(linear, cutoff=10).g2_cross, 1.0, atol=1e-7)
+    kerr = g2_tau(inputs(), tau=[0.0], cutoff=4)
+    assert float(abs(kerr.g2_cross_tau - 1).max()) > 1e-2  # the check can fail
 
 
 def test_unsorted_delays_are_returned_in_the_given_order():
@@ -38,7 +45,7 @@ def test_unsorted_delays_are_returned_in_the_given_order():
 
 
 def test_evenly_spaced_and_uneven_delays_agree():
-    """Two propagation paths (expm_multiply's interval form, and step by step) give one answer."""
+    """Evenly spaced and uneven delays (different integration steps) give one answer."""
     even = np.linspace(0.5, 6.0, 12)  # starts after 0: a first step, then the interval
     uneven = np.sort(np.concatenate([even, [2.2, 0.1]]))
     a = g2_tau(inputs(), tau=even, cutoff=4).g2_cw_tau
@@ -137,3 +144,17 @@ def test_empty_ccw_mode_gives_nan_with_a_reason():
     assert np.all(np.isfinite(out.g2_cw_tau))
     assert "empty" in out.g2_cross_tau.attrs["comment"]
     assert np.isnan(pyspb.solve(inputs().assign(J_re=0.0, J_im=0.0), cutoff=3).g2_cross).all()
+
+
+def test_grossly_truncated_points_and_cutoff_1_are_nan_as_in_solve():
+    # review finding: g2_tau at cutoff 1 gave g2 = 0 (perfect antibunching) where solve says NaN
+    inputs = pyspb.Device(J0=0.0, tip=False).rates()
+    at_cutoff_1 = g2_tau(inputs, [0.0, 1.0], cutoff=1)
+    assert np.isnan(at_cutoff_1["g2_cw_tau"]).all() and np.isnan(float(pyspb.solve(inputs, cutoff=1).g2_cw))
+    assert "cutoff 1 < 2" in at_cutoff_1["g2_cw_tau"].attrs["comment"]
+    inputs["xi"] = 30 * inputs["xi"]  # truncation error ~1.5e-2 at cutoff 3: solve gives NaN
+    with pytest.warns(pyspb.TruncationWarning):
+        truncated = g2_tau(inputs, [0.0, 1.0], cutoff=3)
+    assert np.isnan(truncated["g2_cw_tau"]).all()
+    with pytest.warns(pyspb.TruncationWarning):
+        assert np.isnan(float(pyspb.solve(inputs, cutoff=3).g2_cw))

@@ -89,7 +89,12 @@ def test_wrong_axes_or_data_are_refused(quick_panels):
 
 
 def test_importing_pyspb_does_not_import_matplotlib():
-    code = "import sys, pyspb, pyspb.paper, pyspb.cli; sys.exit('matplotlib' in sys.modules)"
+    code = "import sys, pyspb, pyspb.paper, pyspb.cli; from pyspb import *; sys.exit('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_every_public_submodule_is_reachable_from_the_package():
+    code = "import pyspb; [pyspb.sweep.run_sweep, pyspb.checkpoint.to_dataset, pyspb.analytic.weak_drive]"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

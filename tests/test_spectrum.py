@@ -48,6 +48,14 @@ def test_linear_cavity_has_no_incoherent_light():
     # the truncation at 6 photons (Poisson tail ~1e-12 at N = 0.05) is the only departure
     assert float(abs(out.S_cw).max()) < 1e-8 * float(out.coherent_cw.max())
     np.testing.assert_allclose(out.coherent_cw, pyspb.solve(linear, cutoff=6).N_cw, rtol=1e-8)
+    # and |<a>|^2 is the classical amplitude of two coupled linear modes (independent of any solver):
+    # z a1 + i J a2 = -i xi, z a2 + i J* a1 = 0 with z = i Delta + gamma / 2
+    z = 1j * linear.Delta.values + linear.gamma.values / 2
+    J = complex(linear.J_re) + 1j * complex(linear.J_im)
+    a1 = -1j * float(linear.xi) * z / (z**2 + abs(J) ** 2)
+    a2 = -1j * np.conj(J) * a1 / z
+    np.testing.assert_allclose(out.coherent_cw, abs(a1) ** 2, rtol=1e-8)
+    np.testing.assert_allclose(out.coherent_ccw, abs(a2) ** 2, rtol=1e-8)
     with_kerr = spectrum(grid(chi=0.5, xi=0.1), [0.0], cutoff=6)
     assert float(with_kerr.S_cw.max()) > 1e-3 * float(with_kerr.coherent_cw.max())  # the test can fail
 
@@ -60,3 +68,22 @@ def test_labels_and_bad_frequencies():
         spectrum(grid(), [np.nan], cutoff=2)
     with pytest.raises(ValueError, match="1-d"):
         spectrum(grid(), [[1.0]], cutoff=2)
+
+
+def test_no_points_give_empty_spectra_and_no_drive_is_refused():
+    empty = spectrum(pyspb.Device().rates(phi=np.array([])), [0.0, 1.0], cutoff=3)
+    assert empty["S_cw"].shape == (0, 2) and empty["coherent_cw"].shape == (0,)
+    with pytest.raises(ValueError, match="xi = 0"):
+        spectrum(grid(xi=0.0), [0.0], cutoff=3)
+
+
+def test_grossly_truncated_points_are_nan_as_in_solve():
+    inputs = pyspb.Device(J0=0.0, tip=False).rates()
+    inputs["xi"] = 30 * inputs["xi"]  # truncation error ~1.5e-2 at cutoff 3
+    with pytest.warns(pyspb.TruncationWarning):
+        solved = pyspb.solve(inputs, cutoff=3)
+    assert np.isnan(float(solved.N_cw))  # solve's own rule, which spectrum must follow
+    with pytest.warns(pyspb.TruncationWarning):
+        out = spectrum(inputs, [0.0, 1.0], cutoff=3)
+    assert np.isnan(out["S_cw"]).all() and np.isnan(out["coherent_cw"]).all()
+    assert "truncation_error" in out["S_cw"].attrs["comment"]

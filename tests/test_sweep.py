@@ -138,3 +138,18 @@ def test_correlations_table_adds_g2_tau_and_spectra(tmp_path):
 def test_bad_correlations_tables_are_refused(tmp_path, table, message):
     with pytest.raises(SweepConfigError, match=message):
         load_sweep_config(_write(tmp_path, RATES + "[correlations]\n" + table + "\n"))
+
+
+def test_correlations_at_xi_0_are_refused_before_any_work_and_a_checkpoint_warns(tmp_path, monkeypatch):
+    from pyspb.backends import native
+
+    calls = []
+    monkeypatch.setattr(native, "steady_state_populations", lambda *a, **k: calls.append(a))
+    no_drive = RATES.replace("xi = 0.06", "xi = [0.0, 0.06]") + "[correlations]\ntau = [0.0]\n"
+    with pytest.raises(SweepConfigError, match="xi = 0"):
+        run_sweep(_write(tmp_path, no_drive), tmp_path / "out.nc", progress=False)
+    assert calls == []  # refused before the steady states were computed
+    monkeypatch.undo()
+    text = RATES + "[solve]\ncutoff = 3\n[correlations]\ntau = [0.0]\n"
+    with pytest.warns(UserWarning, match="records the steady states only"):
+        run_sweep(_write(tmp_path, text), tmp_path / "out.nc", checkpoint=tmp_path / "ckpt", progress=False)
