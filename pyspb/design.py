@@ -6,9 +6,10 @@ search, and every block of Monte Carlo samples, is one call over all its points.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -179,10 +180,64 @@ def optimize_tip(
     """
     started = time.perf_counter()
     device = Device() if device is None else device
+    over_arrays, checked, n_r, n_phi = _check_tip_arguments(objective, over, constraints, grid, candidates)
+    domain = _tip_domain(device, over_arrays, bounds)
+    evaluate = _Evaluator(device, objective, cutoff, backend, checked)
+    g2_ideal = (
+        np.zeros(domain.n_over)
+        if objective == "g2_cw_weak"
+        else flatten_like(_ideal_g2(device, domain.over, cutoff, backend), domain.template)
+    )
+
+    def at(which: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Objective at over-points ``which`` and normalised positions (u, v) in [0, 1]."""
+        return evaluate(domain.fields(which, u, v), g2_ideal[which])
+
+    # (1) coarse grid, (2) pattern search from its best local minima, all in one call per stage
+    search = _coarse_grid(at, domain, n_r, n_phi, candidates)
+    stages = _pattern_search(at, search, domain.periodic, xtol, max_stages)
+    # the best candidate of every over-point, evaluated once more for all its observables
+    chosen = search.best_of_each(domain.n_over)
+    found = np.isfinite(search.best[chosen])
+    _, values = at(np.arange(domain.n_over), search.u[chosen], search.v[chosen])
+    out = _tip_dataset(domain, search.u[chosen], search.v[chosen], values, found)
+    _warn_about_tip(out, found, checked, cutoff)
+    out.attrs.update({k: v for k, v in evaluate.attrs.items() if k != "created"})
+    out.attrs.update(
+        {
+            "objective": objective,
+            "sense": "maximised" if OBJECTIVES[objective] == "max" else "minimised",
+            "r_bounds": [domain.r_low, domain.r_high],
+            "phi_bounds": (
+                "one period pi / k_opt (wrapped)"
+                if domain.periodic
+                else [float(domain.phi_low[0]), float(domain.phi_width[0])]
+            ),
+            "constraints": "; ".join(f"{lo} <= {name} <= {hi}" for name, (lo, hi) in checked.items()) or "none",
+            "search": (
+                f"{n_r} x {n_phi} grid, then a 5 x 5 pattern search from the best {candidates} local minima "
+                f"({stages} stages, final step < {xtol:g} of the bounds)"
+            ),
+            "solve_calls": evaluate.calls,
+            "points_solved": evaluate.points,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+    return annotate(out)
+
+
+def _check_tip_arguments(
+    objective: str,
+    over: Mapping[str, Any] | None,
+    constraints: Mapping[str, tuple[float | None, float | None]] | None,
+    grid: tuple[int, int],
+    candidates: int,
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[float | None, float | None]], int, int]:
+    """(over as 1-d float arrays, checked constraints, n_r, n_phi) of optimize_tip's arguments, checked."""
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    over = {name: np.atleast_1d(np.asarray(values, dtype=float)) for name, values in (over or {}).items()}
-    for name, values in over.items():
+    arrays = {name: np.atleast_1d(np.asarray(values, dtype=float)) for name, values in (over or {}).items()}
+    for name, values in arrays.items():
         if name not in FITTABLE_FIELDS or name in ("r", "phi"):
             raise ValueError(f"over: {name!r} is not a Device field other than r and phi")
         if values.ndim != 1:
@@ -191,8 +246,48 @@ def optimize_tip(
     n_r, n_phi = (int(n) for n in grid)
     if n_r < 3 or n_phi < 3 or candidates < 1:
         raise ValueError(f"grid must be at least 3 x 3 and candidates >= 1, got grid={grid}, candidates={candidates}")
+    return arrays, checked, n_r, n_phi
 
-    # the grid of other fields, flattened: every array below has a leading axis of its points
+
+@dataclasses.dataclass
+class _TipDomain:
+    """Where the tip is searched: the grid of other fields flattened to points, and (r, phi) bounds at each.
+
+    Positions are normalised: u in [0, 1] spans the r bounds, v in [0, 1] the phi bounds
+    (one period pi / k_opt of each point where ``periodic``).
+    """
+
+    over: dict[str, np.ndarray]  #: the other fields' 1-d arrays (the result's dims)
+    flat_over: dict[str, np.ndarray]  #: their values at every point of their grid (C order)
+    template: xr.DataArray  #: zeros over the grid of ``over``
+    r_low: float
+    r_high: float
+    periodic: bool
+    period: np.ndarray  #: pi / k_opt at each point (um)
+    phi_low: np.ndarray
+    phi_width: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for v in self.over.values())
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(self.over)
+
+    @property
+    def n_over(self) -> int:
+        return int(np.prod(self.shape))
+
+    def fields(self, which: np.ndarray, u: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray]:
+        """Device fields (flat arrays) at over-points ``which`` and normalised positions (u, v)."""
+        r = self.r_low + u * (self.r_high - self.r_low)
+        phi = self.phi_low[which] + v * self.phi_width[which]
+        return {"r": r, "phi": phi, **{name: values[which] for name, values in self.flat_over.items()}}
+
+
+def _tip_domain(device: Device, over: dict[str, np.ndarray], bounds: Mapping[str, tuple[float, float]] | None):
+    """The search domain over the grid of ``over``, its bounds checked."""
     base = device.rates(**over, tip=False)
     shape = tuple(len(v) for v in over.values())
     dims = tuple(over)
@@ -212,22 +307,31 @@ def optimize_tip(
         phi_low, phi_width = np.full(n_over, low), np.full(n_over, high - low)
     if r_low < 0:
         raise ValueError(f"bounds of r must be >= 0 (a tip distance), got ({r_low}, {r_high})")
+    return _TipDomain(over, flat_over, template, r_low, r_high, periodic, period, phi_low, phi_width)
 
-    evaluate = _Evaluator(device, objective, cutoff, backend, checked)
-    g2_ideal = (
-        np.zeros(n_over)
-        if objective == "g2_cw_weak"
-        else flatten_like(_ideal_g2(device, over, cutoff, backend), template)
-    )
 
-    def at(which: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Objective at over-points ``which`` and normalised positions (u, v) in [0, 1]."""
-        r = r_low + u * (r_high - r_low)
-        phi = phi_low[which] + v * phi_width[which]
-        fields = {"r": r, "phi": phi, **{name: values[which] for name, values in flat_over.items()}}
-        return evaluate(fields, g2_ideal[which])
+@dataclasses.dataclass
+class _Candidates:
+    """Points refined by the pattern search: over-point, normalised position, best score, steps."""
 
-    # (1) coarse grid
+    owner: np.ndarray  #: index of the over-point each candidate belongs to
+    u: np.ndarray
+    v: np.ndarray
+    best: np.ndarray  #: the penalised objective at (u, v)
+    du: np.ndarray
+    dv: np.ndarray
+
+    def best_of_each(self, n_over: int) -> np.ndarray:
+        """Index of the best candidate of every over-point."""
+        return np.array([np.flatnonzero(self.owner == i)[np.argmin(self.best[self.owner == i])] for i in range(n_over)])
+
+
+_At = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, dict[str, np.ndarray]]]
+
+
+def _coarse_grid(at: _At, domain: _TipDomain, n_r: int, n_phi: int, candidates: int) -> _Candidates:
+    """The objective on an n_r x n_phi grid at every over-point (one call): its best local minima."""
+    n_over, periodic = domain.n_over, domain.periodic
     u_grid = np.linspace(0.0, 1.0, n_r)
     v_grid = np.linspace(0.0, 1.0, n_phi, endpoint=not periodic)
     uu, vv = np.meshgrid(u_grid, v_grid, indexing="ij")
@@ -235,92 +339,90 @@ def optimize_tip(
     score, _ = at(which, np.tile(uu.ravel(), n_over), np.tile(vv.ravel(), n_over))
     score = score.reshape(n_over, n_r, n_phi)
     starts = [_local_minima(score[i], periodic, candidates) for i in range(n_over)]
-    # (2) pattern search from the candidates, all in one call per stage
-    owner = np.array([i for i, picks in enumerate(starts) for _ in picks], dtype=int)
     u = np.array([u_grid[a] for picks in starts for a, _ in picks], dtype=float)
-    v = np.array([v_grid[b] for picks in starts for _, b in picks], dtype=float)
-    best = np.array([score[i, a, b] for i, picks in enumerate(starts) for a, b in picks], dtype=float)
-    du = np.full(u.size, u_grid[1] - u_grid[0])
-    dv = np.full(u.size, v_grid[1] - v_grid[0])
+    return _Candidates(
+        owner=np.array([i for i, picks in enumerate(starts) for _ in picks], dtype=int),
+        u=u,
+        v=np.array([v_grid[b] for picks in starts for _, b in picks], dtype=float),
+        best=np.array([score[i, a, b] for i, picks in enumerate(starts) for a, b in picks], dtype=float),
+        du=np.full(u.size, u_grid[1] - u_grid[0]),
+        dv=np.full(u.size, v_grid[1] - v_grid[0]),
+    )
+
+
+def _pattern_search(at: _At, search: _Candidates, periodic: bool, xtol: float, max_stages: int) -> int:
+    """Refine all candidates together (in place), one solve call per stage; the number of stages."""
     offsets = np.linspace(-1.0, 1.0, 5)
     ou, ov = (a.ravel() for a in np.meshgrid(offsets, offsets, indexing="ij"))
-    centre = int(np.flatnonzero((ou == 0) & (ov == 0))[0])
     stages = 0
-    active = np.isfinite(best)
+    active = np.isfinite(search.best)
     while active.any() and stages < max_stages:
         stages += 1
-        idx = np.flatnonzero(active)
-        su = np.clip(u[idx, None] + du[idx, None] * ou, 0.0, 1.0)
-        sv = v[idx, None] + dv[idx, None] * ov
-        sv = np.mod(sv, 1.0) if periodic else np.clip(sv, 0.0, 1.0)
-        s, _ = at(np.repeat(owner[idx], ou.size), su.ravel(), sv.ravel())
-        s = s.reshape(idx.size, ou.size)
-        s[:, centre] = np.minimum(s[:, centre], best[idx])  # the centre is known; ties keep it
-        pick = s.argmin(axis=1)
-        rows = np.arange(idx.size)
-        moved = s[rows, pick] < best[idx]
-        new_u, new_v = su[rows, pick], sv[rows, pick]
-        # the best point on the stencil's edge (not clipped by a bound): the minimum may lie
-        # further out, keep the step; else halve it (the next stencil spans this one's neighbours)
-        edge = moved & (
-            ((np.abs(ou[pick]) == 1) & (new_u > 0) & (new_u < 1))
-            | ((np.abs(ov[pick]) == 1) & (periodic | ((new_v > 0) & (new_v < 1))))
-        )
-        best[idx] = np.where(moved, s[rows, pick], best[idx])
-        u[idx] = np.where(moved, new_u, u[idx])
-        v[idx] = np.where(moved, new_v, v[idx])
-        du[idx] = np.where(edge, du[idx], du[idx] / 2)
-        dv[idx] = np.where(edge, dv[idx], dv[idx] / 2)
-        active = np.isfinite(best) & (np.maximum(du, dv) > xtol)
-    # the best candidate of every over-point, evaluated once more for all its observables
-    chosen = np.array([np.flatnonzero(owner == i)[np.argmin(best[owner == i])] for i in range(n_over)])
-    found = np.isfinite(best[chosen])
-    _, values = at(np.arange(n_over), u[chosen], v[chosen])
-    r_opt = r_low + u[chosen] * (r_high - r_low)
-    phi_opt = phi_low + v[chosen] * phi_width
-    if periodic:
-        phi_opt = np.mod(phi_opt, period)
+        _pattern_stage(at, search, np.flatnonzero(active), ou, ov, periodic)
+        active = np.isfinite(search.best) & (np.maximum(search.du, search.dv) > xtol)
+    return stages
 
-    coords = {name: values_ for name, values_ in over.items()}
-    out = xr.Dataset(coords=coords)
+
+def _pattern_stage(at: _At, search: _Candidates, idx: np.ndarray, ou: np.ndarray, ov: np.ndarray, periodic: bool):
+    """One stage: a stencil of offsets (ou, ov) steps around candidates ``idx``; move each to its best point."""
+    centre = int(np.flatnonzero((ou == 0) & (ov == 0))[0])
+    su = np.clip(search.u[idx, None] + search.du[idx, None] * ou, 0.0, 1.0)
+    sv = search.v[idx, None] + search.dv[idx, None] * ov
+    sv = np.mod(sv, 1.0) if periodic else np.clip(sv, 0.0, 1.0)
+    s, _ = at(np.repeat(search.owner[idx], ou.size), su.ravel(), sv.ravel())
+    s = s.reshape(idx.size, ou.size)
+    s[:, centre] = np.minimum(s[:, centre], search.best[idx])  # the centre is known; ties keep it
+    pick = s.argmin(axis=1)
+    rows = np.arange(idx.size)
+    moved = s[rows, pick] < search.best[idx]
+    new_u, new_v = su[rows, pick], sv[rows, pick]
+    # the best point on the stencil's edge (not clipped by a bound): the minimum may lie
+    # further out, keep the step; else halve it (the next stencil spans this one's neighbours)
+    edge = moved & (
+        ((np.abs(ou[pick]) == 1) & (new_u > 0) & (new_u < 1))
+        | ((np.abs(ov[pick]) == 1) & (periodic | ((new_v > 0) & (new_v < 1))))
+    )
+    search.best[idx] = np.where(moved, s[rows, pick], search.best[idx])
+    search.u[idx] = np.where(moved, new_u, search.u[idx])
+    search.v[idx] = np.where(moved, new_v, search.v[idx])
+    search.du[idx] = np.where(edge, search.du[idx], search.du[idx] / 2)
+    search.dv[idx] = np.where(edge, search.dv[idx], search.dv[idx] / 2)
+
+
+def _tip_dataset(
+    domain: _TipDomain, u: np.ndarray, v: np.ndarray, values: dict[str, np.ndarray], found: np.ndarray
+) -> xr.Dataset:
+    """r, phi and the values at the optimum (u, v) of every over-point, NaN where none was ``found``."""
+    r_opt = domain.r_low + u * (domain.r_high - domain.r_low)
+    phi_opt = domain.phi_low + v * domain.phi_width
+    if domain.periodic:
+        phi_opt = np.mod(phi_opt, domain.period)
+    out = xr.Dataset(coords={name: values_ for name, values_ in domain.over.items()})
 
     def put(name: str, flat: np.ndarray) -> None:
-        array = np.where(found, np.asarray(flat, dtype=float), np.nan).reshape(shape)
-        out[name] = xr.DataArray(array, dims=dims)
+        array = np.where(found, np.asarray(flat, dtype=float), np.nan).reshape(domain.shape)
+        out[name] = xr.DataArray(array, dims=domain.dims)
 
     put("r", r_opt)
     put("phi", phi_opt)
     for name, flat in values.items():
         put(name, flat)
+    return out
+
+
+def _warn_about_tip(out: xr.Dataset, found: np.ndarray, checked: dict, cutoff: int) -> None:
+    """Warn (at optimize_tip's caller) of points without a feasible optimum and of truncation."""
     if not found.all():
         warnings.warn(
             f"optimize_tip: no tip position within the bounds satisfies the constraints {checked} at "
-            f"{int((~found).sum())} of {n_over} point(s): NaN there",
+            f"{int((~found).sum())} of {found.size} point(s): NaN there",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         for variable in out.data_vars.values():
             variable.attrs["comment"] = "NaN where no tip position satisfies the constraints"
     if "truncation_error" in out:
-        warn_if_truncated(out["truncation_error"].fillna(0.0), cutoff, "pyspb.optimize_tip")
-    out.attrs.update({k: v for k, v in evaluate.attrs.items() if k != "created"})
-    out.attrs.update(
-        {
-            "objective": objective,
-            "sense": "maximised" if OBJECTIVES[objective] == "max" else "minimised",
-            "r_bounds": [r_low, r_high],
-            "phi_bounds": "one period pi / k_opt (wrapped)" if periodic else [float(phi_low[0]), float(phi_width[0])],
-            "constraints": "; ".join(f"{lo} <= {name} <= {hi}" for name, (lo, hi) in checked.items()) or "none",
-            "search": (
-                f"{n_r} x {n_phi} grid, then a 5 x 5 pattern search from the best {candidates} local minima "
-                f"({stages} stages, final step < {xtol:g} of the bounds)"
-            ),
-            "solve_calls": evaluate.calls,
-            "points_solved": evaluate.points,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-    )
-    return annotate(out)
+        warn_if_truncated(out["truncation_error"].fillna(0.0), cutoff, "pyspb.optimize_tip", stacklevel=3)
 
 
 def _bounds(bounds: Mapping[str, tuple[float, float]] | None, name: str, default: tuple[float, float]):
@@ -427,36 +529,10 @@ def tolerance(
         ValueError: choose a smaller spread or ``"uniform"``.
     """
     device = Device() if device is None else device
-    spread = {"r": 0.005, "phi": 0.003} if spread is None else dict(spread)
-    if not spread:
-        raise ValueError("spread names no field: give e.g. {'r': 0.005}")
-    for name, width in spread.items():
-        if name not in FITTABLE_FIELDS:
-            raise ValueError(f"spread: {name!r} is not a numeric pyspb.Device field ({', '.join(FITTABLE_FIELDS)})")
-        if not (np.isfinite(width) and width >= 0):
-            raise ValueError(f"spread of {name} must be finite and >= 0, got {width}")
-    if distribution not in ("normal", "uniform"):
-        raise ValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}")
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
-        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    spread = _check_spread(spread, samples, distribution)
     nominal = {name: field_value(device, name) for name in spread}
-    rng = np.random.default_rng(seed)
-    drawn: dict[str, np.ndarray] = {}
-    for name in sorted(spread):
-        noise = rng.standard_normal(samples) if distribution == "normal" else rng.uniform(-1.0, 1.0, samples)
-        drawn[name] = nominal[name] + spread[name] * noise
-    fields = {name: xr.DataArray(drawn[name], dims="sample") for name in spread}
-    if chunks is not None:
-        fields = {name: array.chunk({"sample": int(chunks)}) for name, array in fields.items()}
-    try:
-        rates = device.rates(**fields)
-    except ValueError as error:
-        raise ValueError(f"a sampled device is not valid ({error}): choose a smaller spread or 'uniform'") from None
-    cavity = {name: array for name, array in fields.items() if name not in TIP_FIELDS}
-    with warnings.catch_warnings():  # warned once, below, naming pyspb.tolerance
-        warnings.simplefilter("ignore", TruncationWarning)
-        out = solve(rates[list(MODEL_INPUTS)], cutoff, backend, progress=False)
-        ideal = solve(device.rates(**cavity, J0=0.0, tip=False)[list(MODEL_INPUTS)], cutoff, backend, progress=False)
+    fields = _sample_fields(nominal, spread, samples, seed, distribution, chunks)
+    out, ideal = _solve_samples(device, fields, cutoff, backend)
     mc = out.drop_vars([c for c in out.coords if c not in spread])
     mc.attrs = {}
     mc["g2_cw_ideal"] = ideal["g2_cw"].drop_vars([c for c in ideal.coords], errors="ignore")
@@ -475,6 +551,59 @@ def tolerance(
     for name in ("R", "g2_cw", "N_cw"):
         mc.attrs[f"{name}_quantiles"] = [float(x) for x in summary[name].values]
     return annotate(mc)
+
+
+def _check_spread(spread: Mapping[str, float] | None, samples: int, distribution: str) -> dict[str, float]:
+    """The spread of each sampled field (default r and phi), checked with tolerance's other arguments."""
+    spread = {"r": 0.005, "phi": 0.003} if spread is None else dict(spread)
+    if not spread:
+        raise ValueError("spread names no field: give e.g. {'r': 0.005}")
+    for name, width in spread.items():
+        if name not in FITTABLE_FIELDS:
+            raise ValueError(f"spread: {name!r} is not a numeric pyspb.Device field ({', '.join(FITTABLE_FIELDS)})")
+        if not (np.isfinite(width) and width >= 0):
+            raise ValueError(f"spread of {name} must be finite and >= 0, got {width}")
+    if distribution not in ("normal", "uniform"):
+        raise ValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}")
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    return spread
+
+
+def _sample_fields(
+    nominal: dict[str, float],
+    spread: dict[str, float],
+    samples: int,
+    seed: int | None,
+    distribution: str,
+    chunks: int | None,
+) -> dict[str, xr.DataArray]:
+    """The sampled fields over dim ``sample`` (drawn in sorted name order), dask-chunked if ``chunks``."""
+    rng = np.random.default_rng(seed)
+    drawn: dict[str, np.ndarray] = {}
+    for name in sorted(spread):
+        noise = rng.standard_normal(samples) if distribution == "normal" else rng.uniform(-1.0, 1.0, samples)
+        drawn[name] = nominal[name] + spread[name] * noise
+    fields = {name: xr.DataArray(drawn[name], dims="sample") for name in spread}
+    if chunks is not None:
+        fields = {name: array.chunk({"sample": int(chunks)}) for name, array in fields.items()}
+    return fields
+
+
+def _solve_samples(
+    device: Device, fields: dict[str, xr.DataArray], cutoff: int, backend: str
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """The steady states of the sampled devices and of their ideal cavities (J0 = 0, no tip)."""
+    try:
+        rates = device.rates(**fields)
+    except ValueError as error:
+        raise ValueError(f"a sampled device is not valid ({error}): choose a smaller spread or 'uniform'") from None
+    cavity = {name: array for name, array in fields.items() if name not in TIP_FIELDS}
+    with warnings.catch_warnings():  # warned once, by tolerance, naming pyspb.tolerance
+        warnings.simplefilter("ignore", TruncationWarning)
+        out = solve(rates[list(MODEL_INPUTS)], cutoff, backend, progress=False)
+        ideal = solve(device.rates(**cavity, J0=0.0, tip=False)[list(MODEL_INPUTS)], cutoff, backend, progress=False)
+    return out, ideal
 
 
 def summarize(mc: xr.Dataset, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> xr.Dataset:

@@ -131,14 +131,36 @@ def fit(
         truncation error above :data:`pyspb.observables.TRUNCATION_WARNING` at the best fit
         (a :class:`pyspb.TruncationWarning`, once, not per evaluation).
     """
-    from scipy.optimize import least_squares
-
     started = time.perf_counter()
     device = Device() if device is None else device
     if not isinstance(data, xr.Dataset):
         raise TypeError(f"data must be an xarray.Dataset of measured pyspb outputs, got {type(data).__name__}")
     problem = _Problem(data, device, _check_params(params, device, start, data), variables)
+    problem.solve_options = {"cutoff": cutoff, "backend": backend, "tolerance": tolerance}
+    result = _least_squares(problem, max_evaluations)
     names = list(problem.params)
+    best = problem.to_physical(result.x)
+    res = problem.residuals(result.x[None, :])[0]
+    jac = problem.jacobian(result.x)
+    m, n = res.size, len(names)
+    dof = m - n
+    chi2_reduced = float(res @ res) / dof
+    cov, undetermined = _parameter_covariance(problem, result.x, jac, chi2_reduced)
+    out = _parameters_dataset(names, best, cov, undetermined)
+    out["chi2_reduced"] = xr.DataArray(chi2_reduced)
+    out["chi2_reduced"].attrs["comment"] = (
+        f"sum of squared {'weighted ' if problem.weighted else ''}residuals over {m} data minus {n} parameters"
+    )
+    out = out.merge(problem.fit_report(best, cutoff, backend, tolerance))
+    _record_fit(out, result, problem, m, dof, started)
+    _warn_about(result, problem, names, best, undetermined, out)
+    return annotate(out)
+
+
+def _least_squares(problem: _Problem, max_evaluations: int) -> Any:
+    """Least squares in the scaled parameters from the start, by SciPy's trust-region reflective method."""
+    from scipy.optimize import least_squares
+
     x0 = problem.to_scaled(problem.start)
     lower, upper = problem.scaled_bounds()
 
@@ -148,8 +170,7 @@ def fit(
     def jacobian(x: np.ndarray) -> np.ndarray:
         return problem.jacobian(x)
 
-    problem.solve_options = {"cutoff": cutoff, "backend": backend, "tolerance": tolerance}
-    result = least_squares(
+    return least_squares(
         residuals,
         x0,
         jac=jacobian,
@@ -161,23 +182,28 @@ def fit(
         xtol=1e-10,
         gtol=1e-10,
     )
-    best = problem.to_physical(result.x)
-    res = problem.residuals(result.x[None, :])[0]
-    jac = problem.jacobian(result.x)
-    m, n = res.size, len(names)
-    dof = m - n
-    chi2_reduced = float(res @ res) / dof
+
+
+def _parameter_covariance(
+    problem: _Problem, x: np.ndarray, jac: np.ndarray, chi2_reduced: float
+) -> tuple[np.ndarray, list[int]]:
+    """Covariance of the physical parameters at scaled x (NaN rows, inf variance where undetermined)."""
+    names = list(problem.params)
     cov_scaled, undetermined = _covariance(jac, names)
     if not problem.weighted:
         cov_scaled = cov_scaled * chi2_reduced
-    derivative = problem.derivative(result.x)
+    derivative = problem.derivative(x)
     cov = cov_scaled * np.outer(derivative, derivative)
     for j in undetermined:
         cov[j, :] = np.nan
         cov[:, j] = np.nan
         cov[j, j] = np.inf
-    stderr = np.sqrt(np.diag(cov))
+    return cov, undetermined
 
+
+def _parameters_dataset(names: list[str], best: np.ndarray, cov: np.ndarray, undetermined: list[int]) -> xr.Dataset:
+    """Best values, standard errors, covariance and correlation of the fitted parameters."""
+    stderr = np.sqrt(np.diag(cov))
     out = xr.Dataset()
     for j, name in enumerate(names):
         long_name, units = _field_labels(name)
@@ -200,13 +226,12 @@ def fit(
     with np.errstate(invalid="ignore", divide="ignore"):
         correlation = cov / np.outer(stderr, stderr)
     out["correlation"] = xr.DataArray(correlation, dims=("param", "param2"), coords=param_coords)
-    out["chi2_reduced"] = xr.DataArray(chi2_reduced)
-    out["chi2_reduced"].attrs["comment"] = (
-        f"sum of squared {'weighted ' if problem.weighted else ''}residuals over {m} data minus {n} parameters"
-    )
-    out = out.merge(problem.fit_report(best, cutoff, backend, tolerance))
-    final = problem.last_attrs
-    out.attrs.update({k: v for k, v in final.items() if k not in ("created",)})
+    return out
+
+
+def _record_fit(out: xr.Dataset, result: Any, problem: _Problem, m: int, dof: int, started: float) -> None:
+    """The attrs of a fit: the solves' provenance, the optimiser's outcome, costs, and each parameter's setup."""
+    out.attrs.update({k: v for k, v in problem.last_attrs.items() if k not in ("created",)})
     out.attrs.update(
         {
             "optimizer": "scipy.optimize.least_squares (trf, central-difference Jacobian batched in one solve call)",
@@ -223,13 +248,11 @@ def fit(
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
-    for j, name in enumerate(names):
+    for j, name in enumerate(problem.params):
         low, high = problem.params[name]
         out.attrs[f"{name}_bounds"] = [low, high]
         out.attrs[f"{name}_start"] = problem.start[j]
         out.attrs[f"{name}_scale"] = problem.scales[j]
-    _warn_about(result, problem, names, best, undetermined, out)
-    return annotate(out)
 
 
 # --------------------------------------------------------------------------- checks
@@ -325,21 +348,28 @@ class _Problem:
         self.template = xr.broadcast(*measured)[0].copy()
         self.template.attrs = {}
         self.template.name = None
-        dims = self.template.dims
         for name in self.names:
             for dim in data[name].dims:
                 self._check_dim(data, name, dim)
         self.data = data
         self.values = {name: flatten_like(data[name], self.template) for name in self.names}
-        self.sigma: dict[str, np.ndarray] = {}
+        self.weighted, self.sigma = self._uncertainties(data)
+        self.masks = {name: np.isfinite(self.values[name]) for name in self.names}
+        self.used = self._used_points()
+        # Device-field coords over the data's dims (index or not), as flat arrays; scalars fix a field
+        self.fields, self.fixed = self._device_coords(data)
+
+    def _uncertainties(self, data: xr.Dataset) -> tuple[bool, dict[str, np.ndarray]]:
+        """(weighted, sigma of each variable as a flat array: its ``_sigma``, else ones), checked."""
         with_sigma = [f"{name}_sigma" in data for name in self.names]
-        self.weighted = all(with_sigma)
-        if any(with_sigma) and not self.weighted:
+        weighted = all(with_sigma)
+        if any(with_sigma) and not weighted:
             missing = [name for name, has in zip(self.names, with_sigma, strict=True) if not has]
             raise ValueError(
                 f"{', '.join(missing)} have no <name>_sigma while other variables do: give uncertainties for "
                 f"every fitted variable or for none (unweighted)"
             )
+        sigmas: dict[str, np.ndarray] = {}
         for name in self.names:
             sigma_name = f"{name}_sigma"
             if sigma_name in data:
@@ -347,10 +377,13 @@ class _Problem:
                 finite = np.isfinite(self.values[name])
                 if not np.all(np.isfinite(sigma[finite]) & (sigma[finite] > 0)):
                     raise ValueError(f"{sigma_name} must be finite and > 0 wherever {name} is given")
-                self.sigma[name] = sigma
+                sigmas[name] = sigma
             else:
-                self.sigma[name] = np.ones_like(self.values[name])
-        self.masks = {name: np.isfinite(self.values[name]) for name in self.names}
+                sigmas[name] = np.ones_like(self.values[name])
+        return weighted, sigmas
+
+    def _used_points(self) -> np.ndarray:
+        """Flat indices of the points where any variable has data; checks that they outnumber the parameters."""
         used = np.zeros(self.template.size, dtype=bool)
         for mask in self.masks.values():
             used |= mask
@@ -359,18 +392,22 @@ class _Problem:
             raise ValueError(f"the data variables {', '.join(self.names)} have no finite values: nothing to fit")
         if m <= len(self.params):
             raise ValueError(f"{m} data point(s) cannot determine {len(self.params)} parameter(s): give more data")
-        self.used = np.flatnonzero(used)
-        # Device-field coords over the data's dims (index or not), as flat arrays; scalars fix a field
-        self.fields: dict[str, np.ndarray] = {}
-        self.fixed: dict[str, Any] = {}
+        return np.flatnonzero(used)
+
+    def _device_coords(self, data: xr.Dataset) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(Device-field coords over the data's dims as flat arrays, scalar Device-field coords)."""
+        dims = self.template.dims
+        fields: dict[str, np.ndarray] = {}
+        fixed: dict[str, Any] = {}
         for key, coord in data.coords.items():
             name = str(key)
             if name not in DEVICE_FIELDS or not set(coord.dims) <= set(dims):
                 continue
             if coord.ndim == 0:
-                self.fixed[name] = coord.item()
+                fixed[name] = coord.item()
             else:
-                self.fields[name] = flatten_like(coord, self.template)
+                fields[name] = flatten_like(coord, self.template)
+        return fields, fixed
 
     @staticmethod
     def _variables(data: xr.Dataset, variables: Sequence[str] | None) -> list[str]:
