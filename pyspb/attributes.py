@@ -19,7 +19,7 @@ __all__ = ["VARIABLES", "RATE_UNITS", "annotate"]
 RATE_UNITS = "1e6 s-1"
 
 #: name -> (long_name, units)
-VARIABLES: dict[str, tuple[str, str]] = {
+VARIABLES: dict[str, tuple[str, str | None]] = {
     # model inputs (docs/model.md, section 1)
     "Delta": ("detuning of both modes from the drive", RATE_UNITS),
     "J": ("backscattering coupling J between cw and ccw modes", RATE_UNITS),
@@ -107,7 +107,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     # fitting and design (pyspb.fitting, pyspb.design)
     "param": ("fitted parameter", "1"),
     "param2": ("fitted parameter", "1"),
-    "covariance": ("covariance of the fitted parameters (units: those of param times those of param2)", "1"),
+    # units None: set by pyspb.fit (units "1" where every parameter is dimensionless; else none,
+    # each element's units are those of param times those of param2, said in its comment)
+    "covariance": ("covariance of the fitted parameters (units: those of param times those of param2)", None),
     "correlation": ("correlation of the fitted parameters", "1"),
     "chi2_reduced": ("reduced chi-squared of the fit", "1"),
     "sample": ("Monte Carlo sample", "1"),
@@ -119,7 +121,8 @@ def annotate(obj: Labelled) -> Labelled:
     """Set ``long_name`` and ``units`` from :data:`VARIABLES` on every known variable.
 
     Existing attributes are kept (they take precedence); the object is changed in place
-    and returned.  String variables (labels such as ``case``) get no ``units`` (CF).
+    and returned.  String variables (labels such as ``case``) get no ``units`` (CF), nor do
+    variables whose units the table leaves to their producer (None).
     """
     items: list[xr.DataArray | xr.Variable] = [obj] if isinstance(obj, xr.DataArray) else list(obj.variables.values())
     names = [obj.name] if isinstance(obj, xr.DataArray) else list(obj.variables)
@@ -127,6 +130,6 @@ def annotate(obj: Labelled) -> Labelled:
         if name in VARIABLES:
             long_name, units = VARIABLES[name]
             var.attrs.setdefault("long_name", long_name)
-            if var.dtype.kind not in "OSU":
+            if units is not None and var.dtype.kind not in "OSU":
                 var.attrs.setdefault("units", units)
     return obj

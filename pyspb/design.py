@@ -54,8 +54,10 @@ def _ideal_g2(device: Device, over: Mapping[str, np.ndarray], cutoff: int, backe
     """g2_cw of the ideal cavity (J0 = 0, no tip) with the same chi, xi, Delta, over ``over``'s grid."""
     cavity = {name: values for name, values in over.items() if name not in TIP_FIELDS}
     rates = device.rates(**cavity, J0=0.0, tip=False)
-    out = solve(rates[list(MODEL_INPUTS)], cutoff, backend, progress=False)
-    return out["g2_cw"].drop_attrs() if hasattr(out["g2_cw"], "drop_attrs") else out["g2_cw"]
+    with warnings.catch_warnings():  # optimize_tip warns about truncation once, for all its solves
+        warnings.simplefilter("ignore", TruncationWarning)
+        out = solve(rates[list(MODEL_INPUTS)], cutoff, backend, progress=False)
+    return out["g2_cw"].drop_attrs()
 
 
 class _Evaluator:
@@ -180,6 +182,10 @@ def optimize_tip(
     """
     started = time.perf_counter()
     device = Device() if device is None else device
+    if not device.tip:
+        raise ValueError(
+            "optimize_tip needs a device with a tip (tip=True): without it every tip position is the same cavity"
+        )
     over_arrays, checked, n_r, n_phi = _check_tip_arguments(objective, over, constraints, grid, candidates)
     domain = _tip_domain(device, over_arrays, bounds)
     evaluate = _Evaluator(device, objective, cutoff, backend, checked)
@@ -535,7 +541,7 @@ def tolerance(
     out, ideal = _solve_samples(device, fields, cutoff, backend)
     mc = out.drop_vars([c for c in out.coords if c not in spread])
     mc.attrs = {}
-    mc["g2_cw_ideal"] = ideal["g2_cw"].drop_vars([c for c in ideal.coords], errors="ignore")
+    mc["g2_cw_ideal"] = ideal["g2_cw"].drop_vars([c for c in ideal.coords], errors="ignore").drop_attrs()
     mc["R"] = efficiency(mc["g2_cw"], mc["g2_cw_ideal"])
     mc = mc.assign_coords(sample=np.arange(samples))
     if chunks is not None:

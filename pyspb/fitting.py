@@ -214,12 +214,13 @@ def _parameters_dataset(names: list[str], best: np.ndarray, cov: np.ndarray, und
         if j in undetermined:
             out[f"{name}_stderr"].attrs["comment"] = "inf: the data do not determine this parameter"
     param_coords = {
-        "param": ("param", names, {"long_name": "fitted parameter", "units": "1"}),
-        "param2": ("param2", names, {"long_name": "fitted parameter", "units": "1"}),
+        "param": ("param", names, {"long_name": "fitted parameter"}),  # labels: no units (CF)
+        "param2": ("param2", names, {"long_name": "fitted parameter"}),
     }
     out["covariance"] = xr.DataArray(cov, dims=("param", "param2"), coords=param_coords)
     all_units = {_field_labels(p)[1] for p in names}
-    out["covariance"].attrs["units"] = "1" if all_units == {"1"} else "mixed: units of param times units of param2"
+    if all_units == {"1"}:
+        out["covariance"].attrs["units"] = "1"  # else no one unit: each element's is in the comment
     out["covariance"].attrs["comment"] = (
         "units: those of param times those of param2 (" + ", ".join(f"{p}: {_field_labels(p)[1]}" for p in names) + ")"
     )
@@ -260,7 +261,8 @@ def _record_fit(out: xr.Dataset, result: Any, problem: _Problem, m: int, dof: in
 
 def _field_labels(name: str) -> tuple[str, str]:
     """(long_name, units) of a Device field or variable from the attributes table."""
-    return VARIABLES.get(name, (name, "1"))
+    long_name, units = VARIABLES.get(name, (name, "1"))
+    return long_name, units or "1"
 
 
 def _check_params(
@@ -514,6 +516,12 @@ class _Problem:
                     parts.append((values - self.values[name][mask]) / self.sigma[name][mask])
                 res = np.concatenate(parts)
                 bad = ~np.isfinite(res)
+                if bad.all():
+                    raise ValueError(
+                        f"fit: the model ({', '.join(self.names)}) is NaN at every data point (undefined g^(n), see "
+                        "pyspb.solve's comments: e.g. g4 needs cutoff >= 4, a grossly truncated cutoff gives NaN): "
+                        "nothing to fit; raise cutoff or fit other variables"
+                    )
                 if bad.any():
                     # the model is undefined (NaN g^(n)) where data exist: left out, counted, warned about
                     self.model_nan = int(bad.sum())

@@ -80,6 +80,12 @@ def test_optimize_tip_refuses_bad_input(kwargs, match):
         pyspb.optimize_tip(DEVICE, **kwargs)
 
 
+def test_optimize_tip_refuses_a_device_without_tip():
+    # review finding: every position is the same cavity, and it returned r = 0.1, phi = 0 as "the optimum"
+    with pytest.raises(ValueError, match="needs a device with a tip"):
+        pyspb.optimize_tip(DEVICE.replace(tip=False))
+
+
 # --------------------------------------------------------------------------- tolerance
 
 
@@ -98,6 +104,7 @@ def test_zero_spread_gives_the_nominal_device():
         np.testing.assert_allclose(mc[name], float(nominal[name]), rtol=1e-10)
     ideal = pyspb.solve(DEVICE.rates(J0=0.0, tip=False), 5)
     np.testing.assert_allclose(mc.R, efficiency(float(nominal.g2_cw), float(ideal.g2_cw)), rtol=1e-10)
+    assert "ideal cavity" in mc["g2_cw_ideal"].attrs["long_name"]  # not the device's label
     assert mc.R.attrs["units"] == "1" and mc.attrs["r_nominal"] == 0.35
 
 

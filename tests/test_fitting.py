@@ -146,3 +146,18 @@ def test_scattered_points_along_a_dim_with_device_field_coords():
     for name in PARAMS:
         assert float(fit[name]) == pytest.approx(getattr(TRUTH, name), rel=1e-6)
     assert fit.g2_cw_fit.dims == ("point",)
+
+
+def test_a_model_undefined_at_every_data_point_is_refused():
+    # review finding: fitting g4 at cutoff 3 (g4 is NaN there) returned the start value
+    data = measurement(noise=0.0, names=("g2_cw",)).rename(g2_cw="g4_cw")
+    with pytest.raises(ValueError, match="NaN at every data point"):
+        pyspb.fit(data, START, PARAMS, cutoff=3)
+
+
+def test_covariance_units_and_parameter_labels_follow_cf():
+    fit = pyspb.fit(measurement(noise=0.0, truth=START), START, PARAMS)
+    assert "units" not in fit["param"].attrs and "units" not in fit["param2"].attrs  # string labels
+    assert fit["covariance"].attrs["units"] == "1"  # Q and J0 / gamma1 are both dimensionless
+    mixed = pyspb.fit(measurement(noise=0.0, truth=START), START, {"Q": (1e9, 1e11), "gamma_ex": (0.05, 0.5)})
+    assert "units" not in mixed["covariance"].attrs and "gamma_ex: 1e6 s-1" in mixed["covariance"].attrs["comment"]
