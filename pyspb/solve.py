@@ -176,68 +176,81 @@ def _solve_cutoff(
     tolerance = options.get("tolerance")
     attrs = provenance(engine, cutoff, tolerance)
     if is_lazy(inputs):
-        points = dict(zip(POINT_ORDER, xr.broadcast(*check_inputs(inputs).values()), strict=True))
-        if checkpoint is not None:
-            populations = _checkpointed_lazy_populations(inputs, engine, cutoff, tolerance, options, checkpoint, attrs)
-            attrs = {**attrs, "checkpoint": str(checkpoint)}
-        else:
-            populations = _lazy_populations(inputs, engine, cutoff, options)
-            if engine.MAIN_THREAD_ONLY:
-                populations = _in_calling_thread(populations)
-        return _record_inputs(_assemble(populations, P, attrs, points), inputs)
+        return _solve_lazy(inputs, engine, cutoff, options, P, attrs, checkpoint)
     template, flat = flatten_inputs(inputs)
-    npts = template.size
-    levels = cutoff + 1
-    populations = np.empty((npts, levels, levels))
-    todo = np.arange(npts)
+    populations = np.empty((template.size, cutoff + 1, cutoff + 1))
     store = None
     if checkpoint is not None:
-        manifest = {
-            "key": fingerprint(flat, cutoff, engine.NAME, tolerance),
-            "layout": "points",
-            "dims": list(template.dims),
-            "shape": list(template.shape),
-            "chunks": None,
-            "cutoff": cutoff,
-            "backend": engine.NAME,
-            "tolerance": tolerance,
-            "attrs": attrs,
-        }
-        store = Checkpoint.open(checkpoint, manifest, model_inputs(inputs), nbytes=populations.nbytes)
+        store = _open_checkpoint(checkpoint, inputs, template, flat, engine, cutoff, tolerance, attrs, populations)
         attrs = {**attrs, "checkpoint": str(checkpoint)}
     paths: dict[str, int] = {}
     if engine.PATHS:  # a backend with several solvers counts the points each finished
         options["paths"] = paths
-    bar = None
     try:
         with store if store is not None else contextlib.nullcontext():
-            if store is not None:
-                todo = np.flatnonzero(~store.load_points(populations))
-            bar = progress_bar(npts, progress, f"pyspb.solve ({engine.NAME}, cutoff {cutoff})", DEFAULT_CHUNK)
-            if bar is not None:
-                bar.update(npts - todo.size)
-            for start, stop in _runs(todo, chunk_size):
-                populations[start:stop] = np.clip(
-                    engine.steady_state_populations(
-                        *(flat[name][start:stop] for name in POINT_ORDER), cutoff=cutoff, **options
-                    ),
-                    0.0,  # rounding noise can leave populations of order -1e-20
-                    1.0,
-                )
-                if store is not None:
-                    store.write_points(start, stop, populations[start:stop])
-                if bar is not None:
-                    bar.update(stop - start)
+            _fill_populations(populations, flat, engine, cutoff, options, chunk_size, progress, store)
     except KeyboardInterrupt:
         if checkpoint is None:
             raise
         raise interrupted(checkpoint) from None
-    finally:
-        if bar is not None:
-            bar.close()
     # how many of the points computed in this call each solver finished (level sweeps, Krylov, LU)
     attrs.update({f"points_{key}": value for key, value in paths.items()})
     return _eager_result(populations, template, flat, inputs, P, attrs)
+
+
+def _solve_lazy(inputs: xr.Dataset, engine, cutoff: int, options: dict, P: bool, attrs: dict, checkpoint) -> xr.Dataset:
+    """:func:`solve` of dask-backed inputs: lazy results, one backend call per block."""
+    points = dict(zip(POINT_ORDER, xr.broadcast(*check_inputs(inputs).values()), strict=True))
+    if checkpoint is not None:
+        tolerance = options.get("tolerance")
+        populations = _checkpointed_lazy_populations(inputs, engine, cutoff, tolerance, options, checkpoint, attrs)
+        attrs = {**attrs, "checkpoint": str(checkpoint)}
+    else:
+        populations = _lazy_populations(inputs, engine, cutoff, options)
+        if engine.MAIN_THREAD_ONLY:
+            populations = _in_calling_thread(populations)
+    return _record_inputs(_assemble(populations, P, attrs, points), inputs)
+
+
+def _open_checkpoint(
+    checkpoint, inputs, template, flat, engine, cutoff: int, tolerance, attrs: dict, populations: np.ndarray
+) -> Checkpoint:
+    """The checkpoint store of an eager grid (created, or checked against this call and reopened)."""
+    manifest = {
+        "key": fingerprint(flat, cutoff, engine.NAME, tolerance),
+        "layout": "points",
+        "dims": list(template.dims),
+        "shape": list(template.shape),
+        "chunks": None,
+        "cutoff": cutoff,
+        "backend": engine.NAME,
+        "tolerance": tolerance,
+        "attrs": attrs,
+    }
+    return Checkpoint.open(checkpoint, manifest, model_inputs(inputs), nbytes=populations.nbytes)
+
+
+def _fill_populations(
+    populations: np.ndarray, flat: dict, engine, cutoff: int, options: dict, chunk_size: int, progress, store
+) -> None:
+    """Solve every point not yet in ``store`` (all without one), a chunk at a time, recording each chunk."""
+    npts = populations.shape[0]
+    todo = np.arange(npts) if store is None else np.flatnonzero(~store.load_points(populations))
+    bar = progress_bar(npts, progress, f"pyspb.solve ({engine.NAME}, cutoff {cutoff})", DEFAULT_CHUNK)
+    try:
+        if bar is not None:
+            bar.update(npts - todo.size)
+        for start, stop in _runs(todo, chunk_size):
+            points = (flat[name][start:stop] for name in POINT_ORDER)
+            # clipped: rounding noise can leave populations of order -1e-20
+            populations[start:stop] = np.clip(engine.steady_state_populations(*points, cutoff=cutoff, **options), 0, 1)
+            if store is not None:
+                store.write_points(start, stop, populations[start:stop])
+            if bar is not None:
+                bar.update(stop - start)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _eager_result(
