@@ -543,7 +543,7 @@ def to_dataset(path: str | os.PathLike, P: bool = False) -> xr.Dataset:
         If chunks are missing (rerun the call to finish it) or damaged.
     """
     from .grid import flatten_inputs
-    from .solve import _eager_result, warn_if_truncated
+    from .solve import _eager_result, warn_if_correlations_truncated, warn_if_truncated
 
     path = Path(path)
     manifest = _read_manifest(path)
@@ -577,6 +577,7 @@ def to_dataset(path: str | os.PathLike, P: bool = False) -> xr.Dataset:
     attrs = {**manifest["attrs"], "checkpoint": str(path)}
     out = _eager_result(populations, template, flat, inputs, P, attrs)
     warn_if_truncated(out.truncation_error, manifest["cutoff"], "pyspb.checkpoint.to_dataset")
+    warn_if_correlations_truncated(out, "pyspb.checkpoint.to_dataset")
     return out
 
 

@@ -6,6 +6,8 @@ Every backend returns ``P[k, n_cw, n_ccw]``; everything at zero delay follows fr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "correlations",
     "cross_correlation",
     "factorial_moments",
+    "G_TRUNCATION_WARNING",
+    "g_truncation_estimate",
     "resolution",
     "truncation_error",
 ]
@@ -85,6 +89,50 @@ def factorial_moments(marginal: np.ndarray, order: int = MAX_ORDER) -> np.ndarra
         weight = weight * np.clip(n - k, 0, None)
         moments.append(marginal @ weight)
     return np.stack(moments, axis=-1)
+
+
+#: estimated relative error of a g^(n) from the populations beyond the cutoff above which
+#: pyspb warns (``truncation_error`` can be tiny while g^(n) of the top orders is not: at
+#: cutoff 4 the paper's g4 errs by 1.3e-4 with a top-level population of 1e-15)
+G_TRUNCATION_WARNING = 1e-6
+
+
+def g_truncation_estimate(P: np.ndarray) -> dict[str, np.ndarray]:
+    """Estimated relative error of each g^(n) of each mode from the truncation, per point.
+
+    Each mode's marginal ``p(m)`` is extended one level beyond the cutoff c geometrically,
+    ``p(c + 1) ~ p(c)^2 / p(c - 1)``; the part of ``<a^dagger^n a^n>`` it would add is
+    ``p(c + 1) (c + 1)! / (c + 1 - n)!``, and g^(n) = <a^dagger^n a^n> / N^n errs by about
+    ``rel_n + n rel_1``.  On the paper's three cavities (against cutoff 10) the estimate is
+    within a factor 2.5 of the error of g2..g4 at cutoffs 4-6.
+
+    Parameters
+    ----------
+    P : ndarray, shape (npts, cutoff + 1, cutoff + 1)
+        Joint photon-number probabilities.
+
+    Returns
+    -------
+    dict
+        ``g<n>_<mode>`` -> estimated relative error (npts,), for 2 <= n <= min(4, cutoff);
+        0 where a moment is 0 (the mode's g^(n) is NaN there anyway).
+    """
+    cutoff = P.shape[-1] - 1
+    out: dict[str, np.ndarray] = {}
+    if cutoff < 2:
+        return out
+    for mode, marginal in (("cw", P.sum(axis=2)), ("ccw", P.sum(axis=1))):
+        top, below = marginal[:, cutoff], marginal[:, cutoff - 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            beyond = np.where(below > 0, top**2 / below, top)
+            moments = factorial_moments(marginal, min(MAX_ORDER, cutoff))
+            relative = []
+            for n in range(1, moments.shape[-1] + 1):
+                missing = beyond * math.factorial(cutoff + 1) / math.factorial(cutoff + 1 - n)
+                relative.append(np.where(moments[:, n - 1] > 0, missing / moments[:, n - 1], 0.0))
+        for n in range(2, len(relative) + 1):
+            out[f"g{n}_{mode}"] = relative[n - 1] + n * relative[0]
+    return out
 
 
 def _level_populations(P: np.ndarray) -> np.ndarray:

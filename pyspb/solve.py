@@ -28,18 +28,20 @@ from .checkpoint import (
 from .grid import POINT_ORDER, check_inputs, flatten_inputs, is_lazy
 from .observables import (
     DETUNING_SCALE,
+    G_TRUNCATION_WARNING,
     MAX_ORDER,
     RESOLUTION,
     TRUNCATION_LIMIT,
     TRUNCATION_WARNING,
     TruncationWarning,
     correlations,
+    g_truncation_estimate,
     resolution,
     truncation_error,
 )
 from .reporting import progress_bar, provenance
 
-__all__ = ["solve", "check_cutoff", "warn_if_truncated", "check_truncation"]
+__all__ = ["solve", "check_cutoff", "warn_if_truncated", "warn_if_correlations_truncated", "check_truncation"]
 
 #: points sent to a backend at a time (progress is reported per chunk)
 DEFAULT_CHUNK = 2048
@@ -153,6 +155,7 @@ def solve(
         out = _solve_cutoff(inputs, cutoff, backend, P, tolerance, chunk_size, progress, checkpoint)
     if not is_lazy(inputs):
         warn_if_truncated(out.truncation_error, out.attrs["cutoff"], "pyspb.solve", stacklevel=2)
+        warn_if_correlations_truncated(out, "pyspb.solve", stacklevel=2)
     return out
 
 
@@ -264,7 +267,46 @@ def _eager_result(
         coords={**template.coords, "n_cw": np.arange(levels), "n_ccw": np.arange(levels)},
     )
     points = {name: xr.DataArray(flat[name].reshape(template.shape), dims=template.dims) for name in POINT_ORDER}
-    return _record_inputs(_assemble(P_array, with_P, attrs, points), inputs)
+    out = _record_inputs(_assemble(P_array, with_P, attrs, points), inputs)
+    _mark_truncated_correlations(out, populations)
+    return out
+
+
+def _mark_truncated_correlations(out: xr.Dataset, populations: np.ndarray) -> None:
+    """Record, on each g^(n) whose estimated truncation error exceeds G_TRUNCATION_WARNING at a
+    reported point, the largest estimate (attr ``truncation_estimate_max``; see
+    :func:`~pyspb.observables.g_truncation_estimate`).
+    """
+    for name, estimate in g_truncation_estimate(populations).items():
+        reported = np.isfinite(np.asarray(out[name]).ravel())
+        worst = float(estimate[reported].max(initial=0.0))
+        if worst > G_TRUNCATION_WARNING:
+            out[name].attrs["truncation_estimate_max"] = worst
+            out[name].attrs["comment"] += (
+                f"; estimated relative error from the truncation up to {worst:.1g} "
+                "(populations beyond the cutoff, extrapolated): raise cutoff"
+            )
+
+
+def warn_if_correlations_truncated(out: xr.Dataset, caller: str, stacklevel: int = 2) -> None:
+    """Warn (:class:`~pyspb.observables.TruncationWarning`) about the g^(n) that
+    :func:`_mark_truncated_correlations` marked: ``truncation_error`` can be negligible while
+    the top orders are not (their moments weigh the top levels by n!).
+    """
+    marked = {
+        name: var.attrs["truncation_estimate_max"]
+        for name, var in out.data_vars.items()
+        if "truncation_estimate_max" in var.attrs
+    }
+    if marked:
+        which = ", ".join(f"{name} (up to {value:.1g})" for name, value in marked.items())
+        warnings.warn(
+            f"{caller}: at cutoff {out.attrs['cutoff']} the truncation changes {which} by more than "
+            f"{G_TRUNCATION_WARNING:g} (relative; estimated from the populations beyond the cutoff): "
+            "raise cutoff (or use cutoff='auto')",
+            TruncationWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def model_inputs(inputs: xr.Dataset) -> xr.Dataset:

@@ -387,3 +387,20 @@ def test_the_attrs_count_the_points_each_solver_finished():
         out = pyspb.solve(inputs, cutoff=4)
     counts = [out.attrs[f"points_{path}"] for path in ("level_sweeps", "krylov", "sparse_lu")]
     assert sum(counts) == 3 and counts[0] >= 2 and counts[1] >= 1  # xi = 3 gamma: beyond the sweeps
+
+
+def test_top_order_correlations_of_a_small_cutoff_warn_with_their_estimated_error():
+    # truncation_error is ~1e-15 at cutoff 4 for the paper's device, yet g4 errs by ~1e-4
+    # (its moment weighs the top levels by n!): the estimate must say so, and be right
+    inputs = pyspb.Device().rates()
+    exact = pyspb.solve(inputs, cutoff=10)
+    with pytest.warns(pyspb.TruncationWarning, match=r"g4_cw \(up to") as caught:
+        small = pyspb.solve(inputs, cutoff=4)
+    assert not any("g2_cw" in str(w.message) for w in caught)  # g2 and g3 are fine at cutoff 4
+    error = abs(float(small.g4_cw) / float(exact.g4_cw) - 1)
+    estimate = small.g4_cw.attrs["truncation_estimate_max"]
+    assert error > 1e-5 and error / 3 < estimate < 3 * error
+    assert float(small.truncation_error) < 1e-9  # the old check saw nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pyspb.solve(inputs, cutoff=6)  # g4 good to ~1e-13 there: no warning
