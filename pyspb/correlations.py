@@ -105,7 +105,7 @@ def g2_tau(
     cutoff : int
         Largest photon number per mode.
     backend : {"native", "julia", "auto"}
-        "native": exponential integrator (:mod:`pyspb.backends.native_dynamics`); "julia":
+        "native": exponential integrator (:mod:`pyspb.backends.native.dynamics`); "julia":
         QuantumOptics.jl ``timeevolution.master``.
     progress : bool, optional
         Show a progress bar (default: for more than :data:`CHUNK` points).

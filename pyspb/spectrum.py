@@ -46,7 +46,7 @@ def spectrum(
     cutoff : int
         Largest photon number per mode.
     backend : {"native", "julia", "auto"}
-        "native": resolvent solves ``(L - i omega)^-1`` (:mod:`pyspb.backends.native_spectrum`);
+        "native": resolvent solves ``(L - i omega)^-1`` (:mod:`pyspb.backends.native.spectrum`);
         "julia": QuantumOptics.jl.
     progress : bool, optional
         Show a progress bar (default: for more than :data:`CHUNK` points).

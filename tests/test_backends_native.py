@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import assert_stationary_density_matrix, kerr_moments, model_strategies, qutip_state, random_points
 
-from pyspb.backends import gauss_seidel, native
+from pyspb.backends import native
+from pyspb.backends.native import gauss_seidel
 from pyspb.model import liouvillian
 from pyspb.observables import correlations
 

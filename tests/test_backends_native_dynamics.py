@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-from pyspb.backends import native_dynamics
+from pyspb.backends.native import dynamics as native_dynamics
 from pyspb.model import liouvillian, mode_operators
 
 #: (Delta, J, chi, xi, gamma): weak and strong drive, large Kerr shift, detuned, J = 0

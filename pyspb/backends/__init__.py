@@ -73,7 +73,7 @@ class Backend(Protocol):
 
         ``N_cw``, ``N_ccw`` (npts,) and ``G_cw_cw``, ``G_cw_ccw``, ``G_ccw_ccw``,
         ``photons_cw``, ``photons_ccw`` (npts, ntau); see
-        :func:`pyspb.backends.native_dynamics.tau_correlations`.
+        :func:`pyspb.backends.native.dynamics.tau_correlations`.
         """
         ...
 
@@ -81,7 +81,7 @@ class Backend(Protocol):
         """Emission spectra for ``arrays = (Delta, J, chi, xi, gamma, omega)``.
 
         ``S_cw``, ``S_ccw`` (npts, nomega), ``coherent_cw``, ``coherent_ccw``, ``N_cw``,
-        ``N_ccw`` (npts,); see :func:`pyspb.backends.native_spectrum.spectra`.
+        ``N_ccw`` (npts,); see :func:`pyspb.backends.native.spectrum.spectra`.
         """
         ...
 

@@ -355,7 +355,7 @@ METHOD_SPECTRUM = "steady state by sparse LU, then one sparse LU of L - i omega 
 def tau_correlations(Delta, J, chi, xi, gamma, tau, *, cutoff: int) -> dict[str, np.ndarray]:
     """Two-time correlation functions per point and delay, computed in Julia.
 
-    The same dict as :func:`pyspb.backends.native_dynamics.tau_correlations`: ``N_cw``,
+    The same dict as :func:`pyspb.backends.native.dynamics.tau_correlations`: ``N_cw``,
     ``N_ccw`` (npts,) and ``G_cw_cw``, ``G_cw_ccw``, ``G_ccw_ccw``, ``photons_cw``,
     ``photons_ccw`` (npts, ntau), propagated by ``timeevolution.master``.
     """
@@ -373,7 +373,7 @@ def tau_correlations(Delta, J, chi, xi, gamma, tau, *, cutoff: int) -> dict[str,
 def spectra(Delta, J, chi, xi, gamma, omega, *, cutoff: int) -> dict[str, np.ndarray]:
     """Incoherent emission spectra per point and frequency, computed in Julia.
 
-    The same dict as :func:`pyspb.backends.native_spectrum.spectra`: ``S_cw``, ``S_ccw``
+    The same dict as :func:`pyspb.backends.native.spectrum.spectra`: ``S_cw``, ``S_ccw``
     (npts, nomega), ``coherent_cw``, ``coherent_ccw``, ``N_cw``, ``N_ccw`` (npts,).
     """
     points = _points(Delta, J, chi, xi, gamma)

@@ -50,7 +50,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..model import ExcitationBasis, coupling_phase, excitation_basis
+from ...model import ExcitationBasis, coupling_phase, excitation_basis
 
 #: sweeps at most before a point is handed to the Krylov solver
 MAX_SWEEPS = 40
@@ -62,7 +62,7 @@ FIRST_CHECK = 2
 REFERENCE_PHOTONS = 4
 #: estimated smallest population the sweeps handle (below it values underflow)
 SMALLEST_POPULATION = 1e-280
-#: batches of at most this many points are swept level by level (:mod:`pyspb.backends.levels`):
+#: batches of at most this many points are swept level by level (:mod:`pyspb.backends.native.levels`):
 #: fewer NumPy calls per sweep, which is what a handful of points costs (a 12-point call at
 #: cutoffs 5, 7, 10: 23.7, 38.4, 92.3 ms of CPU with the block layout, 15.9, 32.5, 80.9 ms so)
 LEVEL_SWEEP_POINTS = 16

@@ -1,6 +1,6 @@
 """Level sweeps for a few points: the Liouvillian stored level by level.
 
-The level sweeps of :mod:`pyspb.backends.gauss_seidel` visit the blocks ``(K, K')`` of the
+The level sweeps of :mod:`pyspb.backends.native.gauss_seidel` visit the blocks ``(K, K')`` of the
 density matrix ``x`` (excitation basis, gauge of ``J`` removed) by increasing level
 ``s = K + K'``.  Blocks of one level do not couple to each other (the drive moves ``s`` by
 +-1, the jumps bring ``s + 2`` down to ``s``, the energies keep every element), so a whole
@@ -15,7 +15,7 @@ fixed) and ``D`` the per-point energies (diagonal).  A sweep then costs ~4 NumPy
 level instead of ~15 per block: what matters when a call has only a handful of points and
 the Python overhead, not the arithmetic, sets the time.  :class:`LevelSweeps` performs the
 same iteration as the block sweeps (same updates in the same order, same convergence
-measure); :func:`pyspb.backends.gauss_seidel.sweep_steady_states` picks it for small batches.
+measure); :func:`pyspb.backends.native.gauss_seidel.sweep_steady_states` picks it for small batches.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from ..model import ExcitationBasis, excitation_basis
+from ...model import ExcitationBasis, excitation_basis
 from .gauss_seidel import SweepSlots, relative_change
 
 try:  # SciPy's CSR times dense kernel, without the checks of csr_matrix.__matmul__

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from threadpoolctl import threadpool_limits
 
-from ..model import hamiltonian, liouvillian, mode_operators
+from ...model import hamiltonian, liouvillian, mode_operators
 
 __all__ = ["spectra"]
 
@@ -61,7 +61,7 @@ def _jumps(x: np.ndarray, gamma: float, c: int) -> np.ndarray:
 
 def _point_spectra(Delta, J, chi, xi, gamma, omega, rho, cutoff, tolerance):
     """S_cw, S_ccw of one point at the frequencies ``omega``, or None if it needs the LU."""
-    from .native import _gmres
+    from . import _gmres
 
     d = rho.shape[0]
     a1, a2 = (a.toarray() for a in mode_operators(cutoff))
@@ -145,7 +145,7 @@ def spectra(
         ``int S d omega / (2 pi) = <a^dag a> - |<a>|^2``; ``coherent_cw``, ``coherent_ccw``
         (``|<a>|^2``) and ``N_cw``, ``N_ccw``, shape (npts,).
     """
-    from .native import DEFAULT_TOLERANCE, _run, steady_state_density_matrices
+    from . import DEFAULT_TOLERANCE, _run, steady_state_density_matrices
 
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     Delta, chi, xi, gamma = (np.asarray(v, dtype=float).reshape(-1) for v in (Delta, chi, xi, gamma))

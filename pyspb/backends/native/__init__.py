@@ -4,7 +4,7 @@ Method
 ------
 Two exact solvers of the same vacuum-fixed system, tried in turn for every point:
 
-1. *Level sweeps* (:mod:`pyspb.backends.gauss_seidel`): block Gauss-Seidel over the
+1. *Level sweeps* (:mod:`pyspb.backends.native.gauss_seidel`): block Gauss-Seidel over the
    photon-number levels of the density matrix, no eigen-decomposition.  Fast, and at
    moderate drive (every figure of the paper) it converges for every point.
 2. *Graded Krylov* (this module, below) for the points the sweeps leave: strong drive or
@@ -55,8 +55,9 @@ import scipy.sparse.linalg as spla
 from scipy.linalg.lapack import ztrsyl as trsyl
 from threadpoolctl import ThreadpoolController
 
-from ..model import ExcitationBasis, coupling_phase, excitation_basis, liouvillian
-from . import gauss_seidel, memory
+from ...model import ExcitationBasis, coupling_phase, excitation_basis, liouvillian
+from .. import memory
+from . import gauss_seidel
 
 NAME = "native"
 #: what solves the steady states (recorded in the results' attrs)
@@ -67,12 +68,12 @@ METHOD = (
 #: what computes two-time correlations (recorded by pyspb.g2_tau)
 METHOD_TAU = (
     "exact steady state, then exp(L tau) of the conditional states by ETDRK4 in the Fock basis"
-    " (energies exactly, drive/hopping/jumps by the integrator; pyspb.backends.native_dynamics)"
+    " (energies exactly, drive/hopping/jumps by the integrator; pyspb.backends.native.dynamics)"
 )
 #: what computes emission spectra (recorded by pyspb.spectrum)
 METHOD_SPECTRUM = (
     "exact steady state, then (L - i omega)^-1 by GMRES preconditioned with the exact no-jump inverse"
-    " (sparse LU where it does not converge; pyspb.backends.native_spectrum)"
+    " (sparse LU where it does not converge; pyspb.backends.native.spectrum)"
 )
 #: NumPy/SciPy release the GIL and are safe in any thread (dask workers included)
 MAIN_THREAD_ONLY = False
@@ -589,7 +590,7 @@ def steady_state_excitation_basis(
 ) -> np.ndarray:
     """Steady states in the excitation basis, trace 1, shape (npts, d, d).
 
-    Every point is first solved by level sweeps (:mod:`pyspb.backends.gauss_seidel`); the
+    Every point is first solved by level sweeps (:mod:`pyspb.backends.native.gauss_seidel`); the
     points they leave (strong drive, or levels that would underflow) are solved by the graded
     Krylov method of this module, in batches of bounded memory.  ``threads`` workers run side
     by side (default: one per core).  With ``reduce``, states are passed through it as they
@@ -695,14 +696,14 @@ def _sparse_lu_point(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np.nda
 
 
 def tau_correlations(Delta, J, chi, xi, gamma, tau, *, cutoff: int, tolerance: float = DEFAULT_TOLERANCE) -> dict:
-    """Two-time correlation functions per point and delay: see :mod:`pyspb.backends.native_dynamics`."""
-    from . import native_dynamics
+    """Two-time correlation functions per point and delay: see :mod:`pyspb.backends.native.dynamics`."""
+    from . import dynamics
 
-    return native_dynamics.tau_correlations(Delta, J, chi, xi, gamma, tau, cutoff=cutoff, tolerance=tolerance)
+    return dynamics.tau_correlations(Delta, J, chi, xi, gamma, tau, cutoff=cutoff, tolerance=tolerance)
 
 
 def spectra(Delta, J, chi, xi, gamma, omega, *, cutoff: int, tolerance: float = DEFAULT_TOLERANCE) -> dict:
-    """Incoherent emission spectra per point and frequency: see :mod:`pyspb.backends.native_spectrum`."""
-    from . import native_spectrum
+    """Incoherent emission spectra per point and frequency: see :mod:`pyspb.backends.native.spectrum`."""
+    from . import spectrum
 
-    return native_spectrum.spectra(Delta, J, chi, xi, gamma, omega, cutoff=cutoff, tolerance=tolerance)
+    return spectrum.spectra(Delta, J, chi, xi, gamma, omega, cutoff=cutoff, tolerance=tolerance)

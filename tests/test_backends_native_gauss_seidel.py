@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from reference import assert_stationary_density_matrix, model_strategies, qutip_state, random_points
 
 import pyspb
-from pyspb.backends import gauss_seidel, native
+from pyspb.backends import native
+from pyspb.backends.native import gauss_seidel
 from pyspb.grid import flatten_inputs
 from pyspb.model import excitation_basis
 
@@ -129,7 +130,7 @@ def test_what_the_sweeps_accept_is_the_steady_state(Delta, J_abs, J_arg, chi, xi
 @pytest.mark.parametrize("cutoff", [1, 4, 6])
 def test_level_sweeps_repeat_the_block_sweeps(cutoff):
     """The level-by-level layout (few points) performs the same iteration as the block layout."""
-    from pyspb.backends.levels import LevelSweeps
+    from pyspb.backends.native.levels import LevelSweeps
 
     Delta, J, chi, xi, _ = native.in_units_of_gamma(*random_points(5, seed=40 + cutoff))
     basis = excitation_basis(cutoff)

@@ -38,7 +38,7 @@ import os
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..model import fock_numbers
+from ...model import fock_numbers
 
 __all__ = ["tau_correlations", "STEP"]
 
@@ -177,7 +177,7 @@ def coupling_rate(cutoff: int, J, xi, gamma) -> np.ndarray:
 
 def _propagate_batch(Delta, J, chi, xi, gamma, tau: np.ndarray, cutoff: int, tolerance: float):
     """The correlation functions of one batch (one rate unit, tau in its inverse)."""
-    from .native import steady_state_density_matrices
+    from . import steady_state_density_matrices
 
     c = cutoff
     npts, ntau = Delta.size, tau.size
@@ -248,7 +248,7 @@ def tau_correlations(
     dict
         The arrays above, shape (npts, ntau), and ``N_cw``, ``N_ccw`` (shape (npts,)).
     """
-    from .native import DEFAULT_TOLERANCE, _run
+    from . import DEFAULT_TOLERANCE, _run
 
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     Delta, chi, xi, gamma = (np.asarray(v, dtype=float).reshape(-1) for v in (Delta, chi, xi, gamma))
