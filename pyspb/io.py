@@ -80,9 +80,7 @@ def save(ds: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
     path = Path(path)
     target = Path(os.path.realpath(path))  # a symlink's target, so that the link stays a link
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-    # created like any new file (mode 0o666 less the umask), unlike tempfile's 0o600
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    tmp = _new_temporary(target)
     try:
         mode = stat.S_IMODE(os.stat(target if target.exists() else tmp).st_mode)
         data = _split_complex(ds)
@@ -95,6 +93,16 @@ def save(ds: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_temporary(target: Path) -> Path:
+    """A new empty file beside ``target`` for :func:`save` to write into and rename.
+
+    Created like any new file (mode 0o666 less the umask), unlike tempfile's 0o600.
+    """
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return tmp
 
 
 def _as_dataset(ds) -> xr.Dataset:
@@ -120,9 +128,7 @@ def check_writable(path: str | os.PathLike) -> Path:
         if target.is_dir():
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
         target.parent.mkdir(parents=True, exist_ok=True)
-        probe = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        probe.unlink()
+        _new_temporary(target).unlink()
     except OSError as err:
         raise OSError(err.errno, f"cannot write {path} ({err.strerror or err}); choose a writable location") from err
     return path

@@ -172,7 +172,7 @@ def _solve_cutoff(
     """:func:`solve` at one cutoff, without the truncation warning."""
     cutoff = check_cutoff(cutoff)
     engine = get_backend(backend)
-    _check_memory(engine, cutoff)  # a clear error now, not an allocation failure later
+    engine.check_memory(cutoff)  # a clear error now, not an allocation failure later
     if not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     options = engine.solver_options(tolerance)  # the backend checks its options
@@ -387,7 +387,7 @@ def _solve_auto(inputs: xr.Dataset, backend: str, *, progress: bool | None = Non
     """``solve`` with the smallest cutoff of AUTO_CUTOFFS at which the observables settle.
 
     A progress bar names the cutoff being tried (it appears after 2 s unless ``progress`` is
-    False).  Before each cutoff the native engine's memory estimate is checked, so that a
+    False).  Before each cutoff the backend's memory estimate is checked, so that a
     cutoff that cannot fit stops the climb with an error naming it and the memory it needs.
     """
     engine = get_backend(backend)
@@ -400,7 +400,7 @@ def _solve_auto(inputs: xr.Dataset, backend: str, *, progress: bool | None = Non
             if bar is not None:
                 bar.set_postfix_str(f"trying cutoff {cutoff}")
             try:
-                _check_memory(engine, cutoff)
+                engine.check_memory(cutoff)
             except MemoryError as error:
                 raise MemoryError(
                     f"cutoff='auto' stopped before cutoff {cutoff}: N, g2, g3, g4 had not settled "
@@ -436,11 +436,6 @@ def _solve_auto(inputs: xr.Dataset, backend: str, *, progress: bool | None = Non
         f"{AUTO_CUTOFFS[-1]}): the drive is too strong for this truncation; give a larger cutoff explicitly "
         "(see the README's memory table) or use a weaker drive"
     )
-
-
-def _check_memory(engine, cutoff: int) -> None:
-    """The backend's own memory check (a MemoryError naming the cutoff), where it has one."""
-    engine.check_memory(cutoff)
 
 
 def _worst(out: xr.Dataset) -> float:
