@@ -170,8 +170,13 @@ def _correlation_options(path: Path, table: Any) -> dict[str, np.ndarray]:
         if not isinstance(value, (list, dict)):
             raise SweepConfigError(f"{where} must be a list of numbers or {{start, stop, num}}, got {value!r}")
         values[key] = np.atleast_1d(_grid_value(where, value))
-    if "tau" in values and np.any(values["tau"] < 0):
-        raise SweepConfigError(f"{path}: [correlations] tau must be >= 0 (delays), got {values['tau'].min()}")
+    if "tau" in values:
+        from .correlations import check_delays  # g2_tau's own check, before any work
+
+        try:
+            check_delays(values["tau"])
+        except ValueError as error:
+            raise SweepConfigError(f"{path}: [correlations] {error}") from error
     return values
 
 
@@ -423,7 +428,7 @@ def run_sweep(
         result = solve(inputs, options.pop("cutoff"), options["backend"], progress=progress, **_solve_only(options))
     except (TypeError, ValueError) as error:
         raise SweepConfigError(f"solve refused the sweep: {error}") from error
-    result = _add_correlations(result, inputs, config["correlations"], options.get("backend", "native"), progress)
+    result = _add_correlations(result, inputs, config["correlations"], options["backend"], progress)
     extra = {name: inputs[name] for name in inputs.data_vars if name not in result}
     result = result.assign(extra)
     result.attrs.update({k: v for k, v in inputs.attrs.items() if k not in result.attrs})
