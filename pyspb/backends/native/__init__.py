@@ -309,7 +309,12 @@ class _GradedSystem:
         self.ratios = ratios
         self.weights = np.cumprod(ratios, axis=1)
         r = ratios[:, K]  # ratio of the level of each basis vector, shape (npts, d)
-        self.r_outer = r[:, :, None] * r[:, None, :]
+        self.r = np.ascontiguousarray(r)
+        self.gamma_flat = np.ascontiguousarray(gamma, dtype=float)
+        self.jump_csr = _csr_arrays(basis.A1) + _csr_arrays(basis.A2)
+        #: apply ``L S^-1 z`` as ``z + J S^-1 z`` (two dense products fewer per iteration);
+        #: False: ``L`` explicitly (see :meth:`preconditioned`)
+        self.shortcut = True
         energy = basis.energies(Delta, J, chi)
         phase = coupling_phase(J)[:, None, None]
         self.diagonal = energy - 0.5j * gamma[:, None] * K  # diagonal of H_eff
@@ -336,24 +341,13 @@ class _GradedSystem:
             T, Z = scipy.linalg.schur(H[k], output="complex")
             self.schur[int(k)] = (T, Z)
 
-    def _left(self, A, x: np.ndarray) -> np.ndarray:
-        """``A @ x[n]`` for every point n with one sparse product."""
-        d, n = self.dim, x.shape[0]
-        return np.moveaxis((A @ np.moveaxis(x, 0, 1).reshape(d, -1)).reshape(d, n, d), 1, 0)
-
-    def _right(self, x: np.ndarray, A) -> np.ndarray:
-        """``x[n] @ A`` for every point n with one sparse product."""
-        d, n = self.dim, x.shape[0]
-        return (A.T @ x.reshape(-1, d).T).T.reshape(n, d, d)
-
-    def _sandwich(self, A, x: np.ndarray) -> np.ndarray:
-        """``A @ x[n] @ A.T`` for every point n."""
-        return self._right(self._left(A, x), A.T)
-
     def jumps(self, x: np.ndarray) -> np.ndarray:
         """Graded jump term ``gamma (A1 y A1^T + A2 y A2^T)`` with ``y = r r^T * x``."""
-        y = self.r_outer * x
-        return self.gamma * (self._sandwich(self.A1, y) + self._sandwich(self.A2, y))
+        from . import jumps  # numba: imported and compiled at the first use
+
+        out = np.empty_like(x)
+        jumps.graded_jumps(np.ascontiguousarray(x), self.r, self.gamma_flat, *self.jump_csr, out)
+        return out
 
     def no_jump(self, x: np.ndarray) -> np.ndarray:
         """Graded ``S x = -i (H x - x H^dagger)`` (dense batched products with H_eff)."""
@@ -383,7 +377,8 @@ class _GradedSystem:
         shortcut costs accuracy at chi ~ 500 gamma, where energies ~1e4 gamma cancel in S x).
         """
         x = self.no_jump_inverse(z)
-        out = self.no_jump(x) + self.jumps(x)
+        out = self.jumps(x)
+        out += z if self.shortcut else self.no_jump(x)
         out[:, 0, 0] = self.vacuum_row * x[:, 0, 0]
         return out
 
@@ -409,9 +404,10 @@ class _GradedSystem:
         sub.__dict__.update(self.__dict__)
         for name in (
             "gamma",
+            "gamma_flat",
+            "r",
             "ratios",
             "weights",
-            "r_outer",
             "diagonal",
             "H",
             "W",
@@ -429,27 +425,43 @@ class _GradedSystem:
         return sub
 
 
-def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts: int):
+def _csr_arrays(A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr, indices, data)`` of a real sparse matrix in CSR form, contiguous, for the kernels."""
+    A = A.tocsr()
+    A.sort_indices()
+    return (
+        np.ascontiguousarray(A.indptr, dtype=np.int64),
+        np.ascontiguousarray(A.indices, dtype=np.int64),
+        np.ascontiguousarray(A.data, dtype=float),
+    )
+
+
+def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts: int, x0: np.ndarray | None = None):
     """Batched restarted GMRES: ``operator(x, active) = b`` for every point of a batch.
 
-    ``b`` has shape (npts, ...); each point has its own Krylov space, all active points share
-    each operator application.  Returns ``(x, relative_residual_estimate)``.
+    ``b`` has shape (npts, ...), real or complex (the Krylov vectors take its type); each point
+    has its own Krylov space, all active points share each operator application.  ``x0``: the
+    start (default zero).  Returns ``(x, relative_residual_estimate)``.
     """
     npts, shape = b.shape[0], b.shape
     b = b.reshape(npts, -1)
-    x = np.zeros_like(b)
     b_norm = np.linalg.norm(b, axis=1)
     residual = np.ones(npts)
     active = np.arange(npts)
-    r = b.copy()
+    if x0 is None:
+        x = np.zeros_like(b)
+        r = b.copy()
+    else:
+        x = x0.reshape(npts, -1).astype(b.dtype, copy=True)
+        r = b - operator(x.reshape(shape), active).reshape(npts, -1)
     for _ in range(max_restarts):
         beta = np.linalg.norm(r, axis=1)
         n = active.size
         # the Krylov vectors of every point, preallocated: Gram-Schmidt works on views of it
-        basis = np.empty((n, restart + 1, r.shape[1]), dtype=complex)
+        basis = np.empty((n, restart + 1, r.shape[1]), dtype=b.dtype)
         basis[:, 0] = r / beta[:, None]
-        hessenberg = np.zeros((n, restart + 1, restart), dtype=complex)
-        rhs = np.zeros((n, restart + 1), dtype=complex)
+        hessenberg = np.zeros((n, restart + 1, restart), dtype=b.dtype)
+        rhs = np.zeros((n, restart + 1), dtype=b.dtype)
         rhs[:, 0] = beta
         for j in range(restart):
             w = operator(basis[:, j].reshape((n,) + shape[1:]), active).reshape(n, -1)
@@ -507,6 +519,66 @@ def _level_populations(rho: np.ndarray, K: np.ndarray, levels: int) -> np.ndarra
     return P
 
 
+def _solve_graded(system: _GradedSystem, b: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """``z`` with ``system.preconditioned(z) = b`` by GMRES, per point; ``start``: first guess of ``z``.
+
+    Every vector of this system is a Hermitian matrix (``S``, ``J`` and the vacuum equation map
+    Hermitian matrices to Hermitian matrices, ``b`` is real), so GMRES runs on real vectors of
+    ``d^2`` numbers (:class:`_Hermitian`): half the memory traffic of complex ``d x d``
+    matrices in Gram-Schmidt, with the same inner products.
+    """
+    npts, d = b.shape[0], b.shape[1]
+    hermitian = _hermitian(d)
+
+    def operator(v, active):
+        sub = system if active.size == npts else system.subset(active)
+        return hermitian.pack(sub.preconditioned(hermitian.unpack(v)))
+
+    x0 = None if start is None else hermitian.pack(start)
+    v, _ = _gmres(operator, hermitian.pack(b), system.tolerance, RESTART, MAX_RESTARTS, x0=x0)
+    return hermitian.unpack(v)
+
+
+class _Hermitian:
+    """Hermitian ``d x d`` matrices as real vectors of ``d^2`` numbers, inner product kept.
+
+    ``pack(x) = [x_kk, sqrt(2) Re x_kl, sqrt(2) Im x_kl]`` (k < l) for a stack of matrices
+    (only the upper triangle of ``x`` is read); ``unpack`` is its inverse.
+    """
+
+    def __init__(self, d: int):
+        self.d = d
+        k, l = np.triu_indices(d, 1)
+        self.diagonal = np.arange(d) * (d + 1)
+        self.upper, self.lower = k * d + l, l * d + k
+        self.m = k.size
+
+    def pack(self, x: np.ndarray) -> np.ndarray:
+        n, d, m = x.shape[0], self.d, self.m
+        flat = x.reshape(n, d * d)
+        out = np.empty((n, d * d))
+        out[:, :d] = flat[:, self.diagonal].real
+        upper = flat[:, self.upper]
+        upper *= np.sqrt(2.0)
+        out[:, d : d + m] = upper.real
+        out[:, d + m :] = upper.imag
+        return out
+
+    def unpack(self, v: np.ndarray) -> np.ndarray:
+        n, d, m = v.shape[0], self.d, self.m
+        flat = np.empty((n, d * d), dtype=complex)
+        flat[:, self.diagonal] = v[:, :d]
+        upper = (v[:, d : d + m] + 1j * v[:, d + m :]) * np.sqrt(0.5)
+        flat[:, self.upper] = upper
+        flat[:, self.lower] = np.conj(upper)
+        return flat.reshape(n, d, d)
+
+
+@lru_cache(maxsize=8)
+def _hermitian(d: int) -> _Hermitian:
+    return _Hermitian(d)
+
+
 def _solve_batch(
     Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: float, lu_points: list | None = None
 ) -> np.ndarray:
@@ -531,18 +603,24 @@ def _solve_batch(
         with np.errstate(all="ignore"):  # a near-defective H_eff overflows its condition number
             system = _GradedSystem(*sel, basis, ratios[todo])
         system.vacuum_row = vacuum_row[todo]
+        system.tolerance = tolerance
         b = np.zeros((todo.size, d, d), dtype=complex)
         b[:, 0, 0] = vacuum_row[todo]
-
-        def operator(z, active, system=system, npts=todo.size):
-            sub = system if active.size == npts else system.subset(active)
-            return sub.preconditioned(z)
-
         with np.errstate(all="ignore"):  # an ill-conditioned H_eff shows up as non-finite
-            z, _ = _gmres(operator, b, tolerance, RESTART, MAX_RESTARTS)
+            z = _solve_graded(system, b)
             x = system.no_jump_inverse(z)
             residual, scale = system.residual(x)
             converged = residual <= 100 * tolerance
+            # Where S^-1 is inaccurate (ill-conditioned eigenvectors of H_eff, or energies
+            # much larger than the terms that remain of S x), z + J S^-1 z is not L S^-1 z:
+            # those points continue with L applied explicitly, from where they are.
+            again = np.flatnonzero(~converged & np.all(np.isfinite(x), axis=(1, 2)))
+            if again.size:
+                sub = system.subset(again)
+                sub.shortcut = False
+                x[again] = sub.no_jump_inverse(_solve_graded(sub, b[again], start=sub.no_jump(x[again])))
+                residual[again], scale[again] = sub.residual(x[again])
+                converged = residual <= 100 * tolerance
         t = system.weights[:, basis.K]
         rho[todo] = t[:, :, None] * t[:, None, :] * x
         # A level is resolved when its graded noise floor, tolerance * w_K^2, is below
