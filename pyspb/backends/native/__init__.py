@@ -440,8 +440,10 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
     """Batched restarted GMRES: ``operator(x, active) = b`` for every point of a batch.
 
     ``b`` has shape (npts, ...), real or complex (the Krylov vectors take its type); each point
-    has its own Krylov space, all active points share each operator application.  ``x0``: the
-    start (default zero).  Returns ``(x, relative_residual_estimate)``.
+    has its own Krylov space, all active points share each operator application.  ``x0``: a
+    start (default zero), scaled per point by the factor that minimises the starting residual
+    (so a poor start, or a zero one, is never worse than starting from zero).  Returns
+    ``(x, relative_residual_estimate)``.
     """
     npts, shape = b.shape[0], b.shape
     b = b.reshape(npts, -1)
@@ -453,9 +455,15 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
         r = b.copy()
     else:
         x = x0.reshape(npts, -1).astype(b.dtype, copy=True)
-        r = b - operator(x.reshape(shape), active).reshape(npts, -1)
+        image = operator(x.reshape(shape), active).reshape(npts, -1)
+        with np.errstate(all="ignore"):
+            scale = np.sum(np.conj(image) * b, axis=1) / np.sum(np.abs(image) ** 2, axis=1)
+        scale = np.where(np.isfinite(scale), scale, 0.0)
+        x *= scale[:, None]
+        r = b - scale[:, None] * image
     for _ in range(max_restarts):
         beta = np.linalg.norm(r, axis=1)
+        cycle = active  # the points of this cycle; ``active``: those still iterating
         n = active.size
         # the Krylov vectors of every point, preallocated: Gram-Schmidt works on views of it
         basis = np.empty((n, restart + 1, r.shape[1]), dtype=b.dtype)
@@ -480,9 +488,20 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
             R[:, np.arange(j + 1), np.arange(j + 1)] = np.where(np.abs(pivots) > 0, pivots, 1.0)
             y = np.linalg.solve(R, np.matmul(np.conj(np.swapaxes(Q, 1, 2)), rhs[:, : j + 2, None]))[..., 0]
             estimate = np.linalg.norm(rhs[:, : j + 2] - np.matmul(H, y[:, :, None])[:, :, 0], axis=1)
-            if np.all(estimate <= tolerance * b_norm[active]):
+            finished = estimate <= tolerance * b_norm[active]
+            if finished.all() or j == restart - 1:
                 break
+            if finished.any():
+                # points that are done leave the cycle: their update now, the others go on in
+                # compacted arrays (a copy of the filled Krylov vectors, half a Gram-Schmidt pass)
+                x[active[finished]] += np.matmul(y[finished, None, :], basis[finished, : j + 1])[:, 0]
+                go_on = ~finished
+                active, n = active[go_on], int(np.sum(go_on))
+                compact = np.empty((n, restart + 1, r.shape[1]), dtype=b.dtype)
+                compact[:, : j + 2] = basis[go_on, : j + 2]
+                basis, hessenberg, rhs = compact, hessenberg[go_on], rhs[go_on]
         x[active] += np.matmul(y[:, None, :], basis[:, : y.shape[1]])[:, 0]
+        active, n = cycle, cycle.size
         r = b[active] - operator(x[active].reshape((n,) + shape[1:]), active).reshape(n, -1)
         residual[active] = np.linalg.norm(r, axis=1) / b_norm[active]
         keep = residual[active] > tolerance
@@ -520,7 +539,7 @@ def _level_populations(rho: np.ndarray, K: np.ndarray, levels: int) -> np.ndarra
 
 
 def _solve_graded(system: _GradedSystem, b: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
-    """``z`` with ``system.preconditioned(z) = b`` by GMRES, per point; ``start``: first guess of ``z``.
+    """``z`` with ``system.preconditioned(z) = b`` by GMRES, per point; ``start``: first guess of ``z`` (or 0).
 
     Every vector of this system is a Hermitian matrix (``S``, ``J`` and the vacuum equation map
     Hermitian matrices to Hermitian matrices, ``b`` is real), so GMRES runs on real vectors of
@@ -530,11 +549,20 @@ def _solve_graded(system: _GradedSystem, b: np.ndarray, start: np.ndarray | None
     npts, d = b.shape[0], b.shape[1]
     hermitian = _hermitian(d)
 
+    last: dict[bytes, _GradedSystem] = {}  # the system of the points still iterating, made once
+
     def operator(v, active):
-        sub = system if active.size == npts else system.subset(active)
+        if active.size == npts:
+            sub = system
+        else:
+            key = active.tobytes()
+            if key not in last:
+                last.clear()
+                last[key] = system.subset(active)
+            sub = last[key]
         return hermitian.pack(sub.preconditioned(hermitian.unpack(v)))
 
-    x0 = None if start is None else hermitian.pack(start)
+    x0 = None if start is None or not np.any(start) else hermitian.pack(start)
     v, _ = _gmres(operator, hermitian.pack(b), system.tolerance, RESTART, MAX_RESTARTS, x0=x0)
     return hermitian.unpack(v)
 
@@ -580,11 +608,23 @@ def _hermitian(d: int) -> _Hermitian:
 
 
 def _solve_batch(
-    Delta, J, chi, xi, gamma, basis: ExcitationBasis, tolerance: float, lu_points: list | None = None
+    Delta,
+    J,
+    chi,
+    xi,
+    gamma,
+    basis: ExcitationBasis,
+    tolerance: float,
+    lu_points: list | None = None,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Trace-1 steady states of one batch in the excitation basis, shape (npts, d, d).
 
     The positions (in the batch) of points solved by the sparse LU are appended to ``lu_points``.
+    ``start``: approximate states (any normalisation; zero where there is none).  Each pass
+    after the first starts from the previous pass's solution.  (The states where the level
+    sweeps gave up were tried as starts and saved no iterations: their error sits in the high
+    levels, which the grading magnifies.)
     """
     npts, d = Delta.size, basis.dim
     levels = basis.K.max() + 1
@@ -607,7 +647,11 @@ def _solve_batch(
         b = np.zeros((todo.size, d, d), dtype=complex)
         b[:, 0, 0] = vacuum_row[todo]
         with np.errstate(all="ignore"):  # an ill-conditioned H_eff shows up as non-finite
-            z = _solve_graded(system, b)
+            t = system.weights[:, basis.K]
+            x0 = None if start is None else start[todo] / (t[:, :, None] * t[:, None, :])
+            if x0 is not None:
+                x0[~np.all(np.isfinite(x0), axis=(1, 2))] = 0.0
+            z = _solve_graded(system, b, start=None if x0 is None else system.no_jump(x0))
             x = system.no_jump_inverse(z)
             residual, scale = system.residual(x)
             converged = residual <= 100 * tolerance
@@ -649,6 +693,7 @@ def _solve_batch(
             if lu_points is not None:
                 lu_points.append(int(i))
         ratios[todo] = new_ratios
+        start = rho.copy()  # the next pass (new weights) starts from this one's solution
         todo = todo[(converged & unresolved) | retry]
     trace = np.einsum("nkk->n", rho).real
     return rho / trace[:, None, None]
