@@ -361,7 +361,9 @@ def test_an_inaccurate_no_jump_inverse_is_caught_and_solved_with_the_explicit_li
     monkeypatch.setattr(
         native,
         "_solve_graded",
-        lambda system, b, start=None: explicit.append(not system.shortcut) or solve(system, b, start),
+        lambda system, b, tolerance, start=None: (
+            explicit.append(not system.shortcut) or solve(system, b, tolerance, start)
+        ),
     )
     spoiled = populations(*points, cutoff=4, threads=1)
     assert calls == [] and any(explicit)

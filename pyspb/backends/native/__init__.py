@@ -538,7 +538,9 @@ def _level_populations(rho: np.ndarray, K: np.ndarray, levels: int) -> np.ndarra
     return P
 
 
-def _solve_graded(system: _GradedSystem, b: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+def _solve_graded(
+    system: _GradedSystem, b: np.ndarray, tolerance: float, start: np.ndarray | None = None
+) -> np.ndarray:
     """``z`` with ``system.preconditioned(z) = b`` by GMRES, per point; ``start``: first guess of ``z`` (or 0).
 
     Every vector of this system is a Hermitian matrix (``S``, ``J`` and the vacuum equation map
@@ -563,7 +565,7 @@ def _solve_graded(system: _GradedSystem, b: np.ndarray, start: np.ndarray | None
         return hermitian.pack(sub.preconditioned(hermitian.unpack(v)))
 
     x0 = None if start is None or not np.any(start) else hermitian.pack(start)
-    v, _ = _gmres(operator, hermitian.pack(b), system.tolerance, RESTART, MAX_RESTARTS, x0=x0)
+    v, _ = _gmres(operator, hermitian.pack(b), tolerance, RESTART, MAX_RESTARTS, x0=x0)
     return hermitian.unpack(v)
 
 
@@ -643,7 +645,6 @@ def _solve_batch(
         with np.errstate(all="ignore"):  # a near-defective H_eff overflows its condition number
             system = _GradedSystem(*sel, basis, ratios[todo])
         system.vacuum_row = vacuum_row[todo]
-        system.tolerance = tolerance
         b = np.zeros((todo.size, d, d), dtype=complex)
         b[:, 0, 0] = vacuum_row[todo]
         with np.errstate(all="ignore"):  # an ill-conditioned H_eff shows up as non-finite
@@ -651,7 +652,7 @@ def _solve_batch(
             x0 = None if start is None else start[todo] / (t[:, :, None] * t[:, None, :])
             if x0 is not None:
                 x0[~np.all(np.isfinite(x0), axis=(1, 2))] = 0.0
-            z = _solve_graded(system, b, start=None if x0 is None else system.no_jump(x0))
+            z = _solve_graded(system, b, tolerance, start=None if x0 is None else system.no_jump(x0))
             x = system.no_jump_inverse(z)
             residual, scale = system.residual(x)
             converged = residual <= 100 * tolerance
@@ -662,7 +663,7 @@ def _solve_batch(
             if again.size:
                 sub = system.subset(again)
                 sub.shortcut = False
-                x[again] = sub.no_jump_inverse(_solve_graded(sub, b[again], start=sub.no_jump(x[again])))
+                x[again] = sub.no_jump_inverse(_solve_graded(sub, b[again], tolerance, start=sub.no_jump(x[again])))
                 residual[again], scale[again] = sub.residual(x[again])
                 converged = residual <= 100 * tolerance
         t = system.weights[:, basis.K]
