@@ -145,11 +145,10 @@ def memory_estimate(cutoff: int) -> dict[str, float]:
 
 def _krylov_bytes_per_element() -> float:
     """Graded Krylov memory per point and density-matrix element, bytes: the Krylov vectors
-    (real, :class:`_Hermitian`; twice, for the moment a converged point leaves and the others
-    are copied) and ~12 complex d x d arrays (eigenvectors of H_eff, their inverse and
-    conjugates, the operator's temporaries).
+    (real, :class:`_Hermitian`) and ~12 complex d x d arrays (eigenvectors of H_eff, their
+    inverse and conjugates, the operator's temporaries).
     """
-    return 2 * 8.0 * (RESTART + 1) + 16.0 * 12
+    return 8.0 * (RESTART + 1) + 16.0 * 12
 
 
 def available_memory() -> float:
@@ -511,13 +510,14 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
                 break
             if finished.any():
                 # points that are done leave the cycle: their update now, the others go on in
-                # compacted arrays (a copy of the filled Krylov vectors, half a Gram-Schmidt pass)
+                # the same arrays, moved up in place (no new memory)
                 x[active[finished]] += np.matmul(y[finished, None, :], basis[finished, : j + 1])[:, 0]
-                go_on = ~finished
-                active, n = active[go_on], int(np.sum(go_on))
-                compact = np.empty((n, restart + 1, r.shape[1]), dtype=b.dtype)
-                compact[:, : j + 2] = basis[go_on, : j + 2]
-                basis, hessenberg, rhs = compact, hessenberg[go_on], rhs[go_on]
+                go_on = np.flatnonzero(~finished)
+                for new_row, old_row in enumerate(go_on):
+                    if new_row != old_row:
+                        basis[new_row, : j + 2] = basis[old_row, : j + 2]
+                active, n = active[go_on], go_on.size
+                basis, hessenberg, rhs = basis[:n], hessenberg[go_on], rhs[go_on]
         x[active] += np.matmul(y[:, None, :], basis[:, : y.shape[1]])[:, 0]
         active, n = cycle, cycle.size
         r = b[active] - operator(x[active].reshape((n,) + shape[1:]), active).reshape(n, -1)
