@@ -689,17 +689,20 @@ def _solve_batch(
             z = _solve_graded(system, b, tolerance, start=None if x0 is None else system.no_jump(x0))
             x = system.no_jump_inverse(z)
             residual, scale = system.residual(x)
-            converged = residual <= 100 * tolerance
             # Where S^-1 is inaccurate (ill-conditioned eigenvectors of H_eff, or energies
             # much larger than the terms that remain of S x), z + J S^-1 z is not L S^-1 z:
-            # those points continue with L applied explicitly, from where they are.
-            again = np.flatnonzero(~converged & np.all(np.isfinite(x), axis=(1, 2)))
+            # those points continue with L applied explicitly, from where they are.  The
+            # shortcut's answer must meet the tolerance itself (not the 100x rounding margin
+            # of the explicit answer): measured, at chi ~ 500 gamma its residual stalls at
+            # ~1.5e-11 with errors of 3e-12 in rho, while the strong-drive regimes reach 1e-14
+            # to 1e-12.
+            again = np.flatnonzero(~(residual <= tolerance) & np.all(np.isfinite(x), axis=(1, 2)))
             if again.size:
                 sub = system.subset(again)
                 sub.shortcut = False
                 x[again] = sub.no_jump_inverse(_solve_graded(sub, b[again], tolerance, start=sub.no_jump(x[again])))
                 residual[again], scale[again] = sub.residual(x[again])
-                converged = residual <= 100 * tolerance
+            converged = residual <= 100 * tolerance
         t = system.weights[:, basis.K]
         rho[todo] = t[:, :, None] * t[:, None, :] * x
         # A level is resolved when its graded noise floor, tolerance * w_K^2, is below
