@@ -138,6 +138,7 @@ def memory_estimate(cutoff: int) -> dict[str, float]:
         graded Krylov solver (Krylov vectors, eigenvectors of H_eff), the larger of the two;
         ``sparse_lu``: one point through the sparse-LU last resort (fill-in of the factors,
         extrapolated from measurements at cutoffs 5-10); ``minimum``: fixed plus one point.
+        Not included: the compiled Krylov kernels (numba), ~30 MB once per process.
     """
     d = (cutoff + 1) ** 2
     N = float(d) ** 2
