@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...model import ExcitationBasis, excitation_basis
-from .gauss_seidel import SweepSlots, relative_change
+from .gauss_seidel import SweepSlots
 
 __all__ = ["LevelOperators", "LevelSweeps", "level_operators", "sweep_kernel"]
 
@@ -43,6 +43,8 @@ class LevelOperators:
     ----------
     order : ndarray of int, shape (d * d,)
         Row-major index ``k * d + l`` (excitation basis) of each element in level order.
+    row, column : ndarray of int, shape (d * d,)
+        ``k`` and ``l`` of each element in level order.
     bounds : list of slice
         Elements of level ``s`` in the level-ordered vector.
     starts : ndarray of int64, shape (levels + 1,)
@@ -73,7 +75,7 @@ class LevelOperators:
         self.bounds = [slice(int(self.starts[s]), int(self.starts[s + 1])) for s in range(self.levels)]
         self.row_K = row_level[self.order]
         self.col_K = col_level[self.order]
-        k, l = self.order // d, self.order % d
+        self.row, self.column = k, l = self.order // d, self.order % d
         population = self.row_K == self.col_K
         self.kind = np.where(population, POPULATION, np.where(k < l, COMPUTED, MIRRORED)).astype(np.int8)
         position = np.empty_like(self.order)
@@ -97,9 +99,8 @@ class LevelOperators:
     def inverse_energies(self, Delta, J, chi) -> np.ndarray:
         """``1 / D`` in level order, shape (d * d, npts); 0 for the vacuum element."""
         energy = (self.basis.energies(Delta, J, chi) - 0.5j * self.basis.K).T  # (d, npts)
-        d = self.dim
-        k, l = self.order // d, self.order % d
-        D = -1j * (energy[k] - np.conj(energy[l]))
+        # np.take: fancy indexing of the conjugate took ~10x longer (0.8 ms at cutoff 7, 12 points)
+        D = -1j * (np.take(energy, self.row, axis=0) - np.take(np.conj(energy), self.column, axis=0))
         D[0] = 1.0
         inverse = 1.0 / D
         inverse[0] = 0.0
@@ -149,7 +150,7 @@ def _sweep_levels(x, inverse_D, xi, starts, kind, mirror, operators, change, nor
     of level 2K) it also accumulates, per slot, the squared change ``|x_old - x_new|^2``
     (``change[K]``), the squared new value (``norm[K]``) and ``4 xi^2 |D^-1 ((X (x) 1) x)_i|^2``,
     the drive terms that cancel in a population (``terms[K]``): the inputs of
-    :func:`~pyspb.backends.native.gauss_seidel.relative_change`.
+    :func:`~pyspb.backends.native.gauss_seidel._judge`.
 
     ``x`` and ``inverse_D`` have shape (d * d, slots), C order; ``change``, ``norm`` and
     ``terms`` (shape (levels of K, slots)) must be zero on entry.  The sparse products run
@@ -235,8 +236,8 @@ class LevelSweeps(SweepSlots):
         self.x = np.ascontiguousarray(self.x[:, keep])
         self.inverse_D = np.ascontiguousarray(self.inverse_D[:, keep])
 
-    def sweep(self) -> np.ndarray:
-        """One forward sweep; each slot's relative change of the populations (as the block sweeps)."""
+    def sweep(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One forward sweep; the populations' squared change, squared size and drive terms (as the block sweeps)."""
         ops = self.ops
         half = (ops.levels + 1) // 2
         change, norm, terms = (np.zeros((half, self.slots)) for _ in range(3))
@@ -244,7 +245,7 @@ class LevelSweeps(SweepSlots):
             self.x, self.inverse_D, self.xi, ops.starts, ops.kind, ops.mirror, ops.operators, change, norm, terms
         )
         self.sweeps += 1
-        return relative_change(change, norm, terms)
+        return change, norm, terms
 
     def states(self, slots: np.ndarray) -> np.ndarray:
         """States of the points in ``slots``, shape (n, d, d), in the original gauge."""
