@@ -27,11 +27,12 @@ def _real_variable(inputs: xr.Dataset, name: str) -> xr.Variable:
     var = inputs.variables[name].to_base_variable()
     if not np.issubdtype(var.dtype, np.number) or var.dtype == bool:
         raise TypeError(f"input {name!r} must be numeric, got dtype {var.dtype}")
+    data = var.data  # NumPy or dask: reduced below, not loaded
     if np.issubdtype(var.dtype, np.complexfloating):
-        if bool((var.data.imag != 0).any()):
+        if bool((data.imag != 0).any()):
             raise TypeError(f"input {name!r} must be real, got complex values")
-        var = var.real
-    return var.astype(float)
+        data = data.real
+    return xr.Variable(var.dims, data.astype(float))  # (Variable.astype costs ~0.1 ms: apply_ufunc)
 
 
 def is_lazy(inputs: xr.Dataset) -> bool:
@@ -110,7 +111,7 @@ def _checked_variables(inputs: xr.Dataset) -> dict[str, xr.Variable]:
         J = inputs.variables["J"].to_base_variable()
         if not np.issubdtype(J.dtype, np.number) or J.dtype == bool:
             raise TypeError(f"input 'J' must be numeric, got dtype {J.dtype}")
-        J = J.astype(complex)
+        J = xr.Variable(J.dims, J.data.astype(complex))
     else:
         J = _real_variable(inputs, "J_re") + 1j * (_real_variable(inputs, "J_im") if "J_im" in inputs else 0.0)
     checked = {name: (J if name == "J" else real[name]) for name in POINT_ORDER}

@@ -152,7 +152,7 @@ def solve(
     else:
         out = _solve_cutoff(inputs, cutoff, backend, P, tolerance, chunk_size, progress, checkpoint)
     if isinstance(out.variables["truncation_error"].data, np.ndarray):  # computed (not dask)
-        warn_if_truncated(out.truncation_error, out.attrs["cutoff"], "pyspb.solve", stacklevel=2)
+        warn_if_truncated(out["truncation_error"], out.attrs["cutoff"], "pyspb.solve", stacklevel=2)
         warn_if_correlations_truncated(out, "pyspb.solve", stacklevel=2)
     return out
 

@@ -91,6 +91,8 @@ MAX_PASSES = 4
 SCHUR_CONDITION = 1e8
 #: points swept together by the level sweeps (at most)
 SWEEP_BATCH = 1024
+#: points per worker from which a small call's level sweeps are split over the workers
+SPLIT_POINTS = 4
 #: working memory of one batch of points, in bytes
 BATCH_BYTES = 256 * 2**20
 #: smallest weight used for an excitation level
@@ -616,8 +618,12 @@ def steady_state_excitation_basis(
     sweepable = np.flatnonzero((xi != 0) & ~gauss_seidel.underflows(ratios))
     left = [np.setdiff1d(np.arange(npts), sweepable)]
     sweep_batch = int(min(SWEEP_BATCH, max(16, BATCH_BYTES // (64 * d * d))))
-    # a worker per full batch at most: splitting a small grid costs more than it gains
-    sweepers = max(1, min(workers, -(-sweepable.size // sweep_batch)))
+    # a worker per full batch at most: splitting a small grid costs more than it gains; but a
+    # small call's level sweeps run compiled without the GIL, so it is split from 2 x 4 points
+    if sweepable.size <= workers * gauss_seidel.LEVEL_SWEEP_POINTS:
+        sweepers = max(1, min(workers, sweepable.size // SPLIT_POINTS))
+    else:
+        sweepers = max(1, min(workers, -(-sweepable.size // sweep_batch)))
     sweep_parts = [sweepable[w::sweepers] for w in range(sweepers)]
 
     def sweep(part: np.ndarray) -> None:
