@@ -32,8 +32,11 @@ def krylov_only(monkeypatch):
     monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)
 
 
+@pytest.mark.parametrize("layout", ["levels", "blocks"])
 @pytest.mark.parametrize("cutoff", [2, 3, 5])
-def test_sweeps_match_qutip_on_random_points(cutoff):
+def test_sweeps_match_qutip_on_random_points(monkeypatch, cutoff, layout):
+    if layout == "blocks":  # the layout of cutoffs above LEVEL_SWEEP_MAX_CUTOFF
+        monkeypatch.setattr(gauss_seidel, "LEVEL_SWEEP_MAX_CUTOFF", 0)
     points = random_points(6, seed=10 + cutoff)
     rho, converged = sweep(points, cutoff)
     assert converged.sum() >= 3  # random points include strong drives the sweeps leave alone

@@ -91,7 +91,7 @@ MAX_PASSES = 4
 SCHUR_CONDITION = 1e8
 #: points swept together by the level sweeps (at most)
 SWEEP_BATCH = 1024
-#: points per worker from which a small call's level sweeps are split over the workers
+#: points per worker from which the level sweeps of a call are split over the workers
 SPLIT_POINTS = 4
 #: working memory of one batch of points, in bytes
 BATCH_BYTES = 256 * 2**20
@@ -618,11 +618,11 @@ def steady_state_excitation_basis(
     sweepable = np.flatnonzero((xi != 0) & ~gauss_seidel.underflows(ratios))
     left = [np.setdiff1d(np.arange(npts), sweepable)]
     sweep_batch = int(min(SWEEP_BATCH, max(16, BATCH_BYTES // (64 * d * d))))
-    # a worker per full batch at most: splitting a small grid costs more than it gains; but a
-    # small call's level sweeps run compiled without the GIL, so it is split from 2 x 4 points
-    if sweepable.size <= workers * gauss_seidel.LEVEL_SWEEP_POINTS:
+    if basis.cutoff <= gauss_seidel.LEVEL_SWEEP_MAX_CUTOFF:
+        # compiled level sweeps (no GIL, a few dozen points at a time): split from 2 x 4 points
         sweepers = max(1, min(workers, sweepable.size // SPLIT_POINTS))
     else:
+        # block sweeps: a worker per full batch at most (splitting a small grid costs more than it gains)
         sweepers = max(1, min(workers, -(-sweepable.size // sweep_batch)))
     sweep_parts = [sweepable[w::sweepers] for w in range(sweepers)]
 
