@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from reference import qutip_model, random_points
@@ -110,3 +113,9 @@ def test_small_calls_split_over_workers_give_the_same_states():
     one = native.steady_state_populations(*points, cutoff=5, threads=1)
     two = native.steady_state_populations(*points, cutoff=5, threads=2)
     np.testing.assert_allclose(two, one, rtol=1e-12, atol=1e-15)
+
+
+def test_importing_pyspb_does_not_import_numba():
+    """The kernels compile on the first solve, not at import (numba's import alone takes ~0.4 s)."""
+    code = "import sys, pyspb; assert 'numba' not in sys.modules, 'numba imported by import pyspb'"
+    subprocess.run([sys.executable, "-c", code], check=True)

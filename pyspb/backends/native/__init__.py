@@ -131,7 +131,7 @@ def memory_estimate(cutoff: int) -> dict[str, float]:
     # block sweeps: a dense jump matrix for every pair of blocks (K + 1, K' + 1) -> (K, K'), K <= K'
     pair = s[:-1] * s[1:]
     jumps = 8.0 * np.sum(np.triu(np.outer(pair, pair)))
-    # level operators (few points): sparse kron(A, A) of both modes and the drive commutator
+    # level operators (compiled level sweeps): sparse kron(A, A) of both modes and the drive commutator
     nnz_A = np.sum(s[:-1] * s[1:])
     level_ops = 2 * 12.0 * nnz_A**2 + 4 * 12.0 * N * (2 * cutoff + 2)
     if cutoff > gauss_seidel.LEVEL_SWEEP_MAX_CUTOFF:

@@ -39,7 +39,9 @@ before.  A point whose change shrinks less than twofold per sweep (strong drive,
 multi-photon resonances), or whose top level would underflow, is reported as not converged
 and left to the Krylov solver of :mod:`pyspb.backends.native`.
 
-Layout: the blocks of all points of a batch live in "column strips" ``strip[K']`` of shape
+Layouts: up to :data:`LEVEL_SWEEP_MAX_CUTOFF`, a compiled kernel sweeps the density matrix
+stored level by level (:mod:`pyspb.backends.native.levels`).  Above it (the block layout of this
+module), the blocks of all points of a batch live in "column strips" ``strip[K']`` of shape
 ``(d, s_K', npts)`` (point index last), so each block is a contiguous slice and every product
 with the fixed real matrices is one BLAS call on a real view of the complex data.
 """

@@ -1,4 +1,4 @@
-"""Level sweeps for a few points: one compiled loop over the density matrix in level order.
+"""Level sweeps (cutoffs up to 12): one compiled loop over the density matrix in level order.
 
 The level sweeps of :mod:`pyspb.backends.native.gauss_seidel` visit the blocks ``(K, K')`` of the
 density matrix ``x`` (excitation basis, gauge of ``J`` removed) by increasing level
@@ -11,13 +11,16 @@ elements sorted by level, and the Liouvillian's fixed parts as sparse matrices::
 
 with ``X = X (x) 1 - 1 (x) X`` the drive's commutator (real, fixed), ``C`` the jumps (real,
 fixed) and ``D`` the per-point energies (diagonal).  One sweep is one call of a compiled
-kernel (:func:`sweep_kernel`, numba) whose cost is the arithmetic alone: what matters when
-a call has only a handful of points and NumPy's per-call overhead, repeated per level and
-sweep, would set the time.  As the block sweeps do, it computes the upper triangle of ``x``
-(and every population block ``(K, K)`` whole) and mirrors the rest, ``x_lk = conj(x_kl)``.
+kernel (:func:`sweep_kernel`, numba, without the GIL) whose cost is the arithmetic alone: no
+NumPy call per level or block, which is what a single point or a handful of points cost
+before; the products run over the real and imaginary parts of all points of a batch at once
+(vectorised), so that a few dozen points at a time also beat the block layout's BLAS calls on
+large grids.  As the block sweeps do, it computes the upper triangle of ``x`` (and every
+population block ``(K, K)`` whole) and mirrors the rest, ``x_lk = conj(x_kl)``.
 :class:`LevelSweeps` performs the same iteration as the block sweeps (same updates in the
 same order, same convergence measure);
-:func:`pyspb.backends.native.gauss_seidel.sweep_steady_states` picks it for small batches.
+:func:`pyspb.backends.native.gauss_seidel.sweep_steady_states` uses it up to
+:data:`~pyspb.backends.native.gauss_seidel.LEVEL_SWEEP_MAX_CUTOFF`.
 """
 
 from __future__ import annotations
@@ -210,7 +213,7 @@ def sweep_kernel():
 
 
 class LevelSweeps(SweepSlots):
-    """Level sweeps of a few points at once: the interface of ``gauss_seidel._Sweeps``.
+    """Level sweeps of a batch of points: the interface of ``gauss_seidel._Sweeps``.
 
     All levels of all points live in one array ``x`` of shape (d * d, slots) in level order.
     """
