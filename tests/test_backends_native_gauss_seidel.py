@@ -32,8 +32,9 @@ def krylov_only(monkeypatch):
     monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)
 
 
-@pytest.mark.parametrize("layout", ["levels", "blocks"])
-@pytest.mark.parametrize("cutoff", [2, 3, 5])
+@pytest.mark.parametrize(
+    ("cutoff", "layout"), [(2, "levels"), (3, "levels"), (5, "levels"), (2, "blocks"), (3, "blocks")]
+)
 def test_sweeps_match_qutip_on_random_points(monkeypatch, cutoff, layout):
     if layout == "blocks":  # the layout of cutoffs above LEVEL_SWEEP_MAX_CUTOFF
         monkeypatch.setattr(gauss_seidel, "LEVEL_SWEEP_MAX_CUTOFF", 0)
