@@ -452,9 +452,9 @@ def _propagate_batch(
 def _run_point(start, point, cutoff, top, tau, order, N, tolerance, out, p) -> np.ndarray:
     """One point's propagation with ``top`` photons at most; fills ``out`` row p, returns G (ntau, 2, 2)."""
     G = np.zeros((tau.size, 2, 2))
-    steps = _propagate_point(start, *point, cutoff, top, tau, order, N, tolerance, G)
+    Delta, J, chi, xi, gamma = point
+    steps = _propagate_point(start, Delta, J, chi, xi, gamma, cutoff, top, tau, order, N, tolerance, G)
     if steps < 0:
-        Delta, J, chi, xi, gamma = point
         raise RuntimeError(
             f"g2(tau): the step control of the exponential integrator failed at Delta={Delta:g}, J={J:g}, "
             f"chi={chi:g}, xi={xi:g}, gamma={gamma:g} (cutoff {cutoff}): the local error estimate did not fall "
