@@ -94,7 +94,7 @@ def spectrum(
     if np.isnan(error).any():  # the steady states once more, as solve computes them
         gross = check_truncation(inputs, cutoff, backend, "pyspb.spectrum")
     else:  # the backend's own steady states (no second solve): warn as solve does
-        warn_if_truncated(error, cutoff, "pyspb.spectrum", stacklevel=2)
+        warn_if_truncated(xr.DataArray(error), cutoff, "pyspb.spectrum", stacklevel=2)
         gross = error > TRUNCATION_LIMIT
     for value in values.values():  # as solve: the truncated model's numbers are not the resonator's
         value[gross] = np.nan

@@ -42,6 +42,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from threadpoolctl import threadpool_limits
@@ -151,7 +152,7 @@ class _Point:
         # |[b_q - (projected - i omega) y ; -R_out y]|, computed in the small space
         outside = self.LV - V @ projected
         outside -= V @ (np.conj(V.T) @ outside)  # the rounding of the first pass
-        R_out = np.linalg.qr(outside, mode="r")
+        (R_out,) = scipy.linalg.qr(outside, mode="r", check_finite=False)
         b_q = np.conj(V.T) @ self.sources.reshape(2, -1).T  # (q, 2)
         scale = np.where(self.source_norm > 0, self.source_norm, 1.0)
 
