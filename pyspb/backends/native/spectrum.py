@@ -152,31 +152,43 @@ class _Point:
         # |[b_q - (projected - i omega) y ; -R_out y]|, computed in the small space
         outside = self.LV - V @ projected
         outside -= V @ (np.conj(V.T) @ outside)  # the rounding of the first pass
-        (R_out,) = scipy.linalg.qr(outside, mode="r", check_finite=False)
+        R_out = scipy.linalg.qr(outside, mode="r", check_finite=False)[0][:q]
         b_q = np.conj(V.T) @ self.sources.reshape(2, -1).T  # (q, 2)
         scale = np.where(self.source_norm > 0, self.source_norm, 1.0)
 
         def residual(y: np.ndarray, shift: np.ndarray) -> np.ndarray:
-            inside = b_q[None] - projected[None] @ y + shift * y
-            r = np.sqrt(np.linalg.norm(inside, axis=1) ** 2 + np.linalg.norm(R_out[None] @ y, axis=1) ** 2)
-            return np.max(r / scale, axis=1)
+            # y: (q, n, 2), frequencies then modes; one matrix product for all of them
+            flat = y.reshape(q, -1)
+            inside = b_q[:, None, :] - (projected @ flat).reshape(y.shape) + shift[None, :, None] * y
+            out = (R_out @ flat).reshape(y.shape)
+            squared = (np.abs(inside) ** 2).sum(axis=0) + (np.abs(out) ** 2).sum(axis=0)
+            return np.max(np.sqrt(squared) / scale, axis=1)
 
-        shift = 1j * omega[which, None, None]
+        shift = 1j * omega[which]
         eigenvalues, Z = np.linalg.eig(projected)
         with np.errstate(all="ignore"):
             Z_inv = np.linalg.inv(Z)
         # pole-residue form y(omega) = Z (Lambda - i omega)^-1 Z^-1 b_q (one eigen-decomposition for
         # all frequencies); where the eigenvectors' condition costs accuracy, an LU per frequency
-        y = Z[None] @ ((Z_inv @ b_q)[None] / (eigenvalues[None, :, None] - shift))
+        weights = (Z_inv @ b_q)[:, None, :] / (eigenvalues[:, None, None] - shift[None, :, None])
+        y = (Z @ weights.reshape(q, -1)).reshape(q, shift.size, 2)
         r = residual(y, shift)
         redo = ~(r <= TOLERANCE)
         if redo.any():
-            y[redo] = np.linalg.solve(projected[None] - shift[redo] * np.eye(q)[None], b_q[None])
-            r[redo] = residual(y[redo], shift[redo])
+            matrices = projected[None] - shift[redo, None, None] * np.eye(q)[None]
+            y[:, redo] = np.moveaxis(np.linalg.solve(matrices, b_q[None]), 0, 1)
+            r[redo] = residual(y[:, redo], shift[redo])
         self.residual[which] = r
         # 2 Re Tr[a^dag x] = 2 Re sum_kl a_kl x_kl  (a real)
         traced = self.modes.reshape(2, -1) @ V  # (2, q)
-        self.S[:, which] = 2 * np.einsum("mq,wqm->mw", traced, y).real
+        self.S[:, which] = 2 * np.einsum("mq,qwm->mw", traced, y).real
+
+    def guess(self, omega: np.ndarray) -> np.ndarray:
+        """The subspace's Galerkin solutions at ``omega``, shape (2, nomega, d, d) (GMRES starts)."""
+        q, d = self.V.shape[1], self.rho.shape[0]
+        b_q = np.conj(self.V.T) @ self.sources.reshape(2, -1).T
+        y = np.linalg.solve(self.projected[None] - 1j * omega[:, None, None] * np.eye(q)[None], b_q[None])
+        return np.einsum("iq,wqm->mwi", self.V, y).reshape(2, omega.size, d, d)
 
     def new_shifts(self, omega_order: np.ndarray) -> np.ndarray:
         """Frequencies to add as shifts: local maxima of the residual above the tolerance."""
@@ -190,31 +202,40 @@ class _Point:
         return peaks[np.argsort(-self.residual[peaks])][:count]
 
 
-def _solve_shifts(points: list[_Point], shifts: list[np.ndarray], omega: np.ndarray) -> list[np.ndarray]:
-    """GMRES solutions ``x_m(omega_k)``, shape (2, nshifts, d, d) per point, all in batched calls."""
+def _solve_shifts(points: list[_Point], shifts: list[np.ndarray], omega: np.ndarray, start: bool) -> list[np.ndarray]:
+    """GMRES solutions ``x_m(omega_k)``, shape (2, nshifts, d, d) per point, all in batched calls.
+
+    With ``start``, GMRES starts from each point's reduced model (:meth:`_Point.guess`) and
+    solves for the correction, to the same residual ``TOLERANCE |b|``.
+    """
     from . import _gmres
 
     cutoff = points[0].cutoff
     d = points[0].rho.shape[0]
-    systems = [(p, m, k) for p, ks in enumerate(shifts) for m in range(2) for k in ks]
+    x, b = [], []
+    for point, ks in zip(points, shifts, strict=True):
+        guess = point.guess(omega[ks]) if start else np.zeros((2, ks.size, d, d), dtype=complex)
+        residual = point.sources[:, None] - point.liouvillian(guess.reshape(-1, d, d)).reshape(guess.shape)
+        x.append(guess)
+        b.append(residual + 1j * omega[ks][None, :, None, None] * guess)
+    systems = [(p, m, j) for p, ks in enumerate(shifts) for m in range(2) for j in range(ks.size)]
+    # systems already solved to the tolerance (and those of a mode without light) are left out
+    size = np.array([np.linalg.norm(b[p][m, j]) / points[p].source_norm[m] for p, m, j in systems if True])
+    size = np.where(np.isfinite(size), size, 0.0)
+    systems = [system for system, s in zip(systems, size, strict=True) if s > TOLERANCE]
+    tolerance = min(0.1, TOLERANCE / max(size.max(initial=TOLERANCE), TOLERANCE))
     per_system = 16 * d * d * (RESTART + 14)
     batch = max(1, int(BATCH_BYTES // per_system))
-    x = np.zeros((len(systems), d, d), dtype=complex)
-    for start in range(0, len(systems), batch):
-        part = systems[start : start + batch]
-        solvable = [i for i, (p, m, _) in enumerate(part) if points[p].source_norm[m] > 0]
-        if not solvable:
-            continue
-        part = [part[i] for i in solvable]
+    for first in range(0, len(systems), batch):
+        part = systems[first : first + batch]
         owner = np.array([p for p, _, _ in part])
-        W = np.stack([points[p].W for p in range(len(points))])[owner]
-        W_inv = np.stack([points[p].W_inv for p in range(len(points))])[owner]
+        W = np.stack([points[p].W for p in owner])
+        W_inv = np.stack([points[p].W_inv for p in owner])
         W_dagger, W_inv_dagger = (np.conj(np.swapaxes(M, 1, 2)) for M in (W, W_inv))
-        Omega = np.stack([points[p].Omega for p in range(len(points))])[owner]
-        w = np.array([omega[k] for _, _, k in part])
+        Omega = np.stack([points[p].Omega for p in owner])
+        w = np.array([omega[shifts[p][j]] for p, _, j in part])
         denominator = -1j * (Omega[:, :, None] - np.conj(Omega)[:, None, :]) - 1j * w[:, None, None]
         gamma = np.array([points[p].gamma for p in owner])
-        b = np.stack([points[p].sources[m] for p, m, _ in part])
         cache: dict[bytes, tuple[np.ndarray, ...]] = {}
 
         def gathered(active: np.ndarray, arrays=(W, W_inv, W_dagger, W_inv_dagger, denominator, gamma), cache=cache):
@@ -231,16 +252,14 @@ def _solve_shifts(points: list[_Point], shifts: list[np.ndarray], omega: np.ndar
         def operator(y, active, gathered=gathered, precondition=precondition):
             return y + _jumps(precondition(y, active), gathered(active)[5], cutoff)
 
-        y, _ = _gmres(operator, b, TOLERANCE, RESTART, MAX_RESTARTS)
-        solution = precondition(y, np.arange(len(part)))
-        rho = np.stack([points[p].rho for p in owner])
-        solution -= np.einsum("nkk->n", solution)[:, None, None] * rho  # the trace-free solution
-        x[[start + i for i in solvable]] = solution
-    out, first = [], 0
-    for ks in shifts:
-        out.append(x[first : first + 2 * ks.size].reshape(2, ks.size, d, d))
-        first += 2 * ks.size
-    return out
+        rhs = np.stack([b[p][m, j] for p, m, j in part])
+        y, _ = _gmres(operator, rhs, tolerance, RESTART, MAX_RESTARTS)
+        correction = precondition(y, np.arange(len(part)))
+        for (p, m, j), c in zip(part, correction, strict=True):
+            x[p][m, j] += c
+    for point, solution in zip(points, x, strict=True):
+        solution -= np.einsum("mkii->mk", solution)[:, :, None, None] * point.rho  # the trace-free solution
+    return x
 
 
 def _initial_shifts(omega: np.ndarray) -> np.ndarray:
@@ -260,8 +279,9 @@ def _reduced_spectra(points: list[_Point], omega: np.ndarray) -> None:
     everywhere = np.arange(omega.size)
     todo = [p for p in points if p.usable]
     shifts = [_initial_shifts(omega) for _ in todo]
+    start = False  # the first round starts GMRES from zero, later ones from the reduced model
     while todo:
-        for point, ks, x in zip(todo, shifts, _solve_shifts(todo, shifts, omega), strict=True):
+        for point, ks, x in zip(todo, shifts, _solve_shifts(todo, shifts, omega, start), strict=True):
             point.extend(x.reshape(-1, x.shape[2] * x.shape[3]))
             point.is_shift[ks] = True
             point.reduced_model(omega, np.flatnonzero(point.residual > TOLERANCE))
@@ -274,6 +294,7 @@ def _reduced_spectra(points: list[_Point], omega: np.ndarray) -> None:
                     point.usable = False  # a shift's own solution is not accurate enough
         keep = [i for i, (p, ks) in enumerate(zip(todo, shifts, strict=True)) if p.usable and ks.size]
         todo, shifts = [todo[i] for i in keep], [shifts[i] for i in keep]
+        start = True
 
 
 def _lu_point_spectra(Delta, J, chi, xi, gamma, omega, rho, cutoff):
