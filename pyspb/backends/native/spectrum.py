@@ -106,6 +106,8 @@ class _Point:
         self.is_shift = np.zeros(nomega, dtype=bool)
         self.S = np.full((2, nomega), np.nan)
         self.residual = np.full(nomega, np.inf)
+        self.evaluated_on = np.zeros(nomega, dtype=int)  # subspace dimension of the last evaluation
+        self._cached: tuple | None = None
         self.extend(self.sources.reshape(2, -1))
 
     def liouvillian(self, x: np.ndarray) -> np.ndarray:
@@ -140,20 +142,34 @@ class _Point:
         projected[q:, :] = np.conj(new) @ np.column_stack([self.LV, L_new])
         self.V, self.LV, self.projected = V, np.column_stack([self.LV, L_new]), projected
 
+    def _model(self) -> tuple[np.ndarray, ...]:
+        """What every frequency's solution and residual need, made once per subspace.
+
+        ``L V = V projected + Q R_out`` with ``Q`` orthonormal and orthogonal to ``V``, so that
+        with ``b = V b_q`` the residual of ``V y`` is ``|[b_q - (projected - i omega) y ; -R_out y]|``.
+        """
+        q = self.V.shape[1]
+        if self._cached is None or self._cached[0] != q:
+            V, projected = self.V, self.projected
+            outside = self.LV - V @ projected
+            outside -= V @ (np.conj(V.T) @ outside)  # the rounding of the first pass
+            R_out = scipy.linalg.qr(outside, mode="r", check_finite=False)[0][:q]
+            b_q = np.conj(V.T) @ self.sources.reshape(2, -1).T  # (q, 2)
+            eigenvalues, Z = np.linalg.eig(projected)
+            with np.errstate(all="ignore"):
+                Z_inv_b = np.linalg.solve(Z, b_q)
+            traced = self.modes.reshape(2, -1) @ V  # 2 Re Tr[a^dag x] = 2 Re sum_kl a_kl x_kl  (a real)
+            self._cached = (q, R_out, b_q, eigenvalues, Z, Z_inv_b, traced)
+        return self._cached[1:]
+
     def reduced_model(self, omega: np.ndarray, which: np.ndarray) -> None:
         """Galerkin solutions on the current subspace at ``omega[which]``, and their true residual.
 
         Sets :attr:`S` (2, nomega) and :attr:`residual` (nomega,), the larger relative
         residual of the two modes, at ``which``.
         """
-        V, projected = self.V, self.projected
-        q = V.shape[1]
-        # L V = V projected + Q R_out, so that with b = V b_q the residual of V y is
-        # |[b_q - (projected - i omega) y ; -R_out y]|, computed in the small space
-        outside = self.LV - V @ projected
-        outside -= V @ (np.conj(V.T) @ outside)  # the rounding of the first pass
-        R_out = scipy.linalg.qr(outside, mode="r", check_finite=False)[0][:q]
-        b_q = np.conj(V.T) @ self.sources.reshape(2, -1).T  # (q, 2)
+        projected, q = self.projected, self.V.shape[1]
+        R_out, b_q, eigenvalues, Z, Z_inv_b, traced = self._model()
         scale = np.where(self.source_norm > 0, self.source_norm, 1.0)
 
         def residual(y: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -165,12 +181,9 @@ class _Point:
             return np.max(np.sqrt(squared) / scale, axis=1)
 
         shift = 1j * omega[which]
-        eigenvalues, Z = np.linalg.eig(projected)
-        with np.errstate(all="ignore"):
-            Z_inv = np.linalg.inv(Z)
         # pole-residue form y(omega) = Z (Lambda - i omega)^-1 Z^-1 b_q (one eigen-decomposition for
         # all frequencies); where the eigenvectors' condition costs accuracy, an LU per frequency
-        weights = (Z_inv @ b_q)[:, None, :] / (eigenvalues[:, None, None] - shift[None, :, None])
+        weights = Z_inv_b[:, None, :] / (eigenvalues[:, None, None] - shift[None, :, None])
         y = (Z @ weights.reshape(q, -1)).reshape(q, shift.size, 2)
         r = residual(y, shift)
         redo = ~(r <= TOLERANCE)
@@ -179,8 +192,7 @@ class _Point:
             y[:, redo] = np.moveaxis(np.linalg.solve(matrices, b_q[None]), 0, 1)
             r[redo] = residual(y[:, redo], shift[redo])
         self.residual[which] = r
-        # 2 Re Tr[a^dag x] = 2 Re sum_kl a_kl x_kl  (a real)
-        traced = self.modes.reshape(2, -1) @ V  # (2, q)
+        self.evaluated_on[which] = q
         self.S[:, which] = 2 * np.einsum("mq,qwm->mw", traced, y).real
 
     def guess(self, omega: np.ndarray) -> np.ndarray:
@@ -276,7 +288,6 @@ def _reduced_spectra(points: list[_Point], omega: np.ndarray) -> None:
     certificate, on the final subspace).
     """
     order = np.argsort(omega)
-    everywhere = np.arange(omega.size)
     todo = [p for p in points if p.usable]
     shifts = [_initial_shifts(omega) for _ in todo]
     start = False  # the first round starts GMRES from zero, later ones from the reduced model
@@ -288,7 +299,7 @@ def _reduced_spectra(points: list[_Point], omega: np.ndarray) -> None:
         shifts = [p.new_shifts(order) for p in todo]
         for i, point in enumerate(todo):
             if shifts[i].size == 0:
-                point.reduced_model(omega, everywhere)
+                point.reduced_model(omega, np.flatnonzero(point.evaluated_on != point.V.shape[1]))
                 shifts[i] = point.new_shifts(order)
                 if shifts[i].size == 0 and not np.all(point.residual <= 100 * TOLERANCE):
                     point.usable = False  # a shift's own solution is not accurate enough
