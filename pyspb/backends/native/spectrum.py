@@ -13,28 +13,32 @@ solution used here (at ``omega = 0`` the Liouvillian is singular only along ``rh
 
 All frequencies of a point come from one subspace (a rational Krylov space)::
 
-    V = span{b_cw, b_ccw, x_m(omega_k) for a few shifts omega_k},
+    V = span{b_cw, b_ccw, x_m(omega_k) for a few shifts omega_k}   (orthonormal basis, q columns)
 
-on which the projected system ``(V^H L V - i omega) y = V^H b`` (Galerkin; q x q with q ~ 30
-at cutoff 5) is solved at every requested frequency from one eigen-decomposition of
-``V^H L V``.  The result is **certified**: for every frequency and mode the true residual
-``|b - (L - i omega) V y| / |b|`` is computed (exactly, from an orthonormal basis of
-``[V, L V]``), and must be at most :data:`TOLERANCE` -- the criterion of a direct iterative
-solve at that frequency.  Where it is not, the frequencies of largest residual become new
-shifts and the model is rebuilt, until every frequency passes (at worst every frequency is a
-shift, whose solution is then in ``V``).  Shifts start at :data:`INITIAL_SHIFTS` frequencies
-spread over the requested range; at cutoff 5 a point of the paper's device needs ~14 shifts
-for 201 frequencies over +-5 gamma.
+on which the projected system ``(V^H L V - i omega) y = V^H b`` (Galerkin; q ~ 30 at cutoff 5)
+is solved at every requested frequency from one eigen-decomposition of ``V^H L V``
+(pole-residue form; an LU of the q x q system at the frequencies where that form loses
+accuracy).  The result is **certified**: for every frequency and mode the true residual
+``|b - (L - i omega) V y| / |b|`` is computed -- in the small space, from ``L V = V (V^H L V) +
+Q R`` with ``Q`` orthonormal, which equals the full residual up to rounding -- and must be at
+most :data:`TOLERANCE`, the criterion of a direct iterative solve at that frequency (at a
+shift, whose own GMRES solution is in ``V``, ``100 TOLERANCE``, as the per-frequency solves of
+earlier versions accepted).  Where it is not, the frequencies of locally largest residual
+become new shifts and the model is rebuilt, until every frequency passes on the final
+subspace (at worst every frequency is a shift).  Shifts start at :data:`INITIAL_SHIFTS` frequencies spread over the
+requested range; the paper's device at cutoff 5 needs ~14 shifts for 201 frequencies over
++-5 gamma (the old one-solve-per-frequency engine: 201 per mode), strongly driven points 20-40.
 
-Each shift is solved by GMRES (the batched solver of :mod:`pyspb.backends.native`; all shifts,
-modes and points of a part in one call), right-preconditioned by the exact inverse of the
-no-jump part ``S - i omega``, ``S x = -i (H_eff x - x H_eff^dag)``: with ``H_eff = W Omega
-W^-1`` (one eigen-decomposition per point) ``(S - i omega)^-1`` is elementwise division in the
-eigenbasis.  The preconditioned operator is ``1 + Jumps (S - i omega)^-1`` (jumps in the Fock
-basis are shifted slices).  Points whose ``H_eff`` is nearly defective (eigenvector condition
-number above :data:`CONDITION`), or where the model cannot be certified (a shift's own residual
-above ``100 TOLERANCE``), are solved by a sparse LU of the Liouvillian per frequency instead,
-so no unconverged value is returned.
+Each shift is solved by GMRES (the batched solver of :mod:`pyspb.backends.native`; all new
+shifts, modes and points of a part in one call; after the first round starting from the
+reduced model's own solution), right-preconditioned by the exact inverse of the no-jump part
+``S - i omega``, ``S x = -i (H_eff x - x H_eff^dag)``: with ``H_eff = W Omega W^-1`` (one
+eigen-decomposition per point) ``(S - i omega)^-1`` is elementwise division in the eigenbasis.
+The preconditioned operator is ``1 + Jumps (S - i omega)^-1`` (jumps in the Fock basis are
+shifted slices).  Points whose ``H_eff`` is nearly defective (eigenvector condition number
+above :data:`CONDITION`), or whose model cannot be certified (a shift's own residual above
+``100 TOLERANCE``), are solved by a sparse LU of the Liouvillian per frequency instead, so no
+unconverged value is returned.
 """
 
 from __future__ import annotations
