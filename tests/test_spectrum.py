@@ -141,7 +141,8 @@ def test_every_frequency_matches_dense_solves(point, cutoff, every):
         warnings.simplefilter("ignore", pyspb.TruncationWarning)
         out = spectrum(inputs, omega, cutoff=cutoff)
     ours = np.stack([out.S_cw.values, out.S_ccw.values])
-    check = np.arange(3, omega.size, every)  # spread over the range (with every = 13: a repeated one too)
+    # spread over the range (with every = 13: a repeated one too), and omega = 0, where L is singular
+    check = np.append(np.arange(3, omega.size, every), 100)
     reference = dense_spectra(Delta, J, chi, xi, gamma, cutoff, omega[check])
     for mode in range(2):
         assert np.max(reference[mode]) > 1e-6  # light in both modes
@@ -170,3 +171,25 @@ def test_points_the_reduced_model_cannot_certify_are_solved_by_lu(monkeypatch):
     reference = dense_spectra(*point, 3, omega)
     np.testing.assert_allclose(out.S_cw.values, reference[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(out.S_ccw.values, reference[1], rtol=1e-9, atol=1e-12)
+
+
+def test_omega_zero_as_a_shift_at_cutoff_5(monkeypatch):
+    """omega = 0, where L is singular along rho, as one of the first shifts (paper's device, cutoff 5):
+    the part of the solution along rho, invisible in L's residual there, is certified too (with L's
+    residual alone, rounding in the basis left errors of 1e-9 of max S at omega = 0)."""
+    from pyspb.backends.native import spectrum as engine
+
+    monkeypatch.setattr(engine, "INITIAL_SHIFTS", 3)  # -5 gamma, 0, 5 gamma
+    rates = pyspb.Device().rates(r=0.35, phi=0.22)
+    point = (float(rates.Delta), complex(float(rates.J_re), float(rates.J_im)), float(rates.chi), float(rates.xi))
+    gamma = float(rates.gamma)
+    omega = np.linspace(-5 * gamma, 5 * gamma, 201)
+    inputs = pyspb.rate_grid(
+        Delta=point[0], J_re=point[1].real, J_im=point[1].imag, chi=point[2], xi=point[3], gamma=gamma
+    )
+    out = spectrum(inputs, omega, cutoff=5)
+    check = [100, 137]  # omega = 0 and a frequency between shifts
+    reference = dense_spectra(*point, gamma, 5, omega[check])
+    for mode, name in enumerate(("S_cw", "S_ccw")):
+        error = np.abs(out[name].values[check] - reference[mode]) / np.max(np.abs(out[name].values))
+        assert np.all(error < 1e-10)

@@ -15,12 +15,15 @@ All frequencies of a point come from one subspace (a rational Krylov space)::
 
     V = span{b_cw, b_ccw, x_m(omega_k) for a few shifts omega_k}   (orthonormal basis, q columns)
 
-on which the projected system ``(V^H L V - i omega) y = V^H b`` (Galerkin; q ~ 30 at cutoff 5)
-is solved at every requested frequency from one eigen-decomposition of ``V^H L V``
+on which the projected system ``(V^H L' V - i omega) y = V^H b`` (Galerkin; q ~ 30 at cutoff 5)
+is solved at every requested frequency from one eigen-decomposition of ``V^H L' V``
 (pole-residue form; an LU of the q x q system at the frequencies where that form loses
-accuracy).  The result is **certified**: for every frequency and mode the true residual
-``|b - (L - i omega) V y| / |b|`` is computed -- in the small space, from ``L V = V (V^H L V) +
-Q R`` with ``Q`` orthonormal, which equals the full residual up to rounding -- and must be at
+accuracy).  ``L' x = L x + rho Tr[x]`` is not singular and has the same trace-free solutions;
+its residual also sees the part of ``x`` along ``rho`` (which ``L`` does not see at omega = 0,
+and which changes ``Tr[a^dag x]``).  The result is **certified**: for every frequency and mode
+the true residual ``|b - (L' - i omega) V y| / |b|`` is computed -- in the small space, from
+``L' V = V (V^H L' V) + Q R`` with ``Q`` orthonormal, which equals the full residual up to
+rounding -- and must be at
 most :data:`TOLERANCE`, the criterion of a direct iterative solve at that frequency (at a
 shift, whose own GMRES solution is in ``V``, ``100 TOLERANCE``, as the per-frequency solves of
 earlier versions accepted).  Where it is not, the frequencies of locally largest residual
@@ -114,9 +117,18 @@ class _Point:
         self._cached: tuple | None = None
         self.extend(self.sources.reshape(2, -1))
 
-    def liouvillian(self, x: np.ndarray) -> np.ndarray:
-        """``L x`` for a stack of Fock-basis matrices (n, d, d)."""
-        return -1j * (self.H @ x - x @ self.H_dagger) + _jumps(x, np.full(x.shape[0], self.gamma), self.cutoff)
+    def liouvillian(self, x: np.ndarray, fixed: bool = False) -> np.ndarray:
+        """``L x`` for a stack of Fock-basis matrices (n, d, d); ``fixed``: ``L x + rho Tr[x]``.
+
+        The fixed Liouvillian is not singular, and ``(L_fixed - i omega) x = b`` with ``Tr b = 0``
+        has exactly the trace-free solution of ``(L - i omega) x = b``, at every omega: its
+        residual also measures the part of ``x`` along ``rho``, which ``L`` does not see at
+        omega = 0 (and barely near it) but which changes ``Tr[a^dag x]``.
+        """
+        out = -1j * (self.H @ x - x @ self.H_dagger) + _jumps(x, np.full(x.shape[0], self.gamma), self.cutoff)
+        if fixed:
+            out += np.einsum("nkk->n", x)[:, None, None] * self.rho
+        return out
 
     def extend(self, vectors: np.ndarray) -> None:
         """Add ``vectors`` (n, d^2) to the subspace (Gram-Schmidt, twice, one at a time).
@@ -138,7 +150,7 @@ class _Point:
             return
         d = self.rho.shape[0]
         new = np.stack(added)  # (k, d^2)
-        L_new = self.liouvillian(new.reshape(-1, d, d)).reshape(len(added), -1).T
+        L_new = self.liouvillian(new.reshape(-1, d, d), fixed=True).reshape(len(added), -1).T
         q = self.V.shape[1]
         projected = np.empty((V.shape[1], V.shape[1]), dtype=complex)
         projected[:q, :q] = self.projected
