@@ -15,8 +15,9 @@ A checkpoint is a directory (no dependency beyond NumPy and xarray)::
 Each chunk is written once, to a temporary file renamed into place, and its marker is
 written last (also by rename): a chunk without a marker, or whose data no longer match the
 marker's checksum or are not probabilities (finite, in [0, 1], summing to 1), is never
-trusted and is computed again (with a warning for a damaged one).  Files are not fsynced:
-after a power cut a chunk may fail its checksum, and is then computed again.  Writing costs
+trusted and is computed again (with a warning for a damaged one).  Each file is flushed to
+disk (fsync) before its rename, so a power cut does not leave an empty chunk behind a marker;
+a chunk that fails its checksum anyway is computed again.  Writing costs
 one file per chunk, proportional to the chunk, whatever the size of the sweep.
 
 Eager inputs are cut into chunks of consecutive points (``points-<start>-<stop>``); dask
@@ -113,6 +114,8 @@ def _write_file(path: Path, payload: bytes) -> None:
     """Write ``payload`` to a new file (the step a crash can interrupt)."""
     with open(path, "xb") as handle:
         handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _write_atomic(target: Path, payload: bytes) -> None:

@@ -55,8 +55,9 @@ def _join_complex(ds: xr.Dataset) -> xr.Dataset:
 def save(ds: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
     """Write ``ds`` to NetCDF (netCDF4 engine) without ever leaving a half-written file.
 
-    The data go to a temporary file in the directory of the file written, which is then
-    renamed over it (atomic on POSIX); an interrupted write leaves any previous file intact.
+    The data go to a temporary file in the directory of the file written, flushed to disk and
+    then renamed over it (atomic on POSIX); an interrupted write or a power cut leaves any
+    previous file intact.
     If ``path`` is a symbolic link, the file it points to is replaced and the link kept.  The
     file gets the mode of the file it replaces, or else the one the umask gives new files.
     Complex variables are split into ``<name>_re`` and ``<name>_im`` and joined again by
@@ -88,11 +89,31 @@ def save(ds: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
         encoding = {name: {"_FillValue": None} for name in data.coords}
         data.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
         os.chmod(tmp, mode)
+        flush_to_disk(tmp)
         os.replace(tmp, target)
+        flush_to_disk(target.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def flush_to_disk(path: Path) -> None:
+    """``fsync`` a file or a directory, so that a rename done before a power cut survives it.
+
+    The data of the temporary file are flushed before it is renamed over the old file, and the
+    directory after, so that a crash leaves the old file or the whole new one, never an empty
+    one (what a file system may leave when a rename reaches the disk before the data).  Where
+    the operating system cannot open a directory (Windows), the directory is left to it.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (IsADirectoryError, PermissionError):
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _new_temporary(target: Path) -> Path:

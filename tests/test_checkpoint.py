@@ -75,6 +75,14 @@ def test_checkpoint_run_equals_plain_run_and_a_rerun_computes_nothing(tmp_path, 
     xr.testing.assert_identical(pyspb.load(tmp_path / "run.nc").drop_attrs(), first.drop_attrs())
 
 
+def test_every_checkpoint_file_is_flushed_to_disk_before_its_rename(tmp_path, fsync_log):
+    pyspb.solve(grid(), cutoff=3, checkpoint=tmp_path / "run", chunk_size=5)
+    renamed = [path for kind, path in fsync_log if kind == "replace"]
+    flushed = {path for kind, path in fsync_log if kind == "fsync"}
+    assert len([path for path in renamed if path.endswith(".tmp")]) >= 10  # 5 chunks and their markers
+    assert set(renamed) <= flushed
+
+
 def test_checkpoint_of_another_call_is_refused(tmp_path):
     path = tmp_path / "run.ckpt"
     pyspb.solve(grid(), cutoff=3, checkpoint=path)

@@ -54,6 +54,17 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.nc"]  # no temporary left behind
 
 
+def test_save_flushes_the_data_before_the_rename_and_the_directory_after(tmp_path, fsync_log):
+    path = tmp_path / "durable.nc"
+    events = fsync_log
+    pyspb.save(xr.Dataset({"a": ("x", [1.0])}), path)
+    kinds = [kind for kind, _ in events]
+    rename = kinds.index("replace")
+    flushed_before = [target for kind, target in events[:rename] if kind == "fsync"]
+    assert any(os.path.basename(target).startswith(".durable.nc.") for target in flushed_before)
+    assert ("fsync", str(tmp_path)) in events[rename:]
+
+
 def test_check_writable_says_why_a_path_cannot_be_written(tmp_path):
     from pyspb.io import check_writable
 
