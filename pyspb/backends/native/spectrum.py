@@ -150,6 +150,11 @@ class _Point:
             return
         d = self.rho.shape[0]
         new = np.stack(added)  # (k, d^2)
+        # the certificate (reduced_model) relies on an orthonormal basis: where rounding has
+        # cost that, the point goes to the sparse LU rather than get an unfounded certificate
+        overlap = np.conj(new) @ V - np.eye(len(added), V.shape[1], V.shape[1] - len(added))
+        if not np.max(np.abs(overlap)) < 1e-12:
+            self.usable = False
         L_new = self.liouvillian(new.reshape(-1, d, d), fixed=True).reshape(len(added), -1).T
         q = self.V.shape[1]
         projected = np.empty((V.shape[1], V.shape[1]), dtype=complex)
