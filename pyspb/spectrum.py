@@ -46,8 +46,9 @@ def spectrum(
     cutoff : int
         Largest photon number per mode.
     backend : {"native", "julia", "auto"}
-        "native": resolvent solves ``(L - i omega)^-1`` (:mod:`pyspb.backends.native.spectrum`);
-        "julia": QuantumOptics.jl.
+        "native": per point, a reduced model of the resolvent ``(L - i omega)^-1`` built from a few
+        GMRES solves and certified at every frequency by its true residual
+        (:mod:`pyspb.backends.native.spectrum`); "julia": QuantumOptics.jl.
     progress : bool, optional
         Show a progress bar (default: for more than :data:`CHUNK` points).
 
