@@ -1,6 +1,6 @@
 """Time per point in every regime and call size: pyspb native vs QuTiP 5, same run, same points.
 
-Run:  python benchmarks/bench_regimes.py [--cutoffs 7 10] [--points 32] [--qutip-points 2]
+Run:  python benchmarks/bench_regimes.py [--cutoffs 7 10] [--points 32] [--qutip-points 2] [--rows calls]
 
 Regimes (rates in units of gamma, J = |J| e^{i arg J}):
 
@@ -133,6 +133,12 @@ def main() -> None:
     parser.add_argument("--cutoffs", type=int, nargs="+", default=[7, 10])
     parser.add_argument("--points", type=int, default=32, help="points per regime for pyspb")
     parser.add_argument("--qutip-points", type=int, default=2, help="points per regime for QuTiP")
+    parser.add_argument(
+        "--rows",
+        choices=("all", "regimes", "calls"),
+        default="all",
+        help="only the regime rows, or only the call-size rows",
+    )
     args = parser.parse_args()
 
     print(
@@ -140,7 +146,7 @@ def main() -> None:
         f"{'max rel diff':>13s}  paths"
     )
     names = ("paper drive", "power", "detuning", "strong |J|", "Kerr bistable")
-    for cutoff in args.cutoffs:
+    for cutoff in args.cutoffs if args.rows != "calls" else ():
         for name in names:
             inputs = regime(name, args.points)
             sample = np.linspace(0, args.points - 1, args.qutip_points).round().astype(int)
@@ -150,6 +156,8 @@ def main() -> None:
                 f"{worst:13.1e}  {paths}",
                 flush=True,
             )
+    if args.rows == "regimes":
+        return
     for cutoff in (5, 7):
         _, values = pyspb.grid.flatten_inputs(pyspb.Device().rates())  # the paper's device, tip at r*, phi*
         inputs = xr.Dataset({key: ("point", value) for key, value in values.items()})

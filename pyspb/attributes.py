@@ -6,6 +6,7 @@ quantities have units "1".
 
 from __future__ import annotations
 
+from collections.abc import Collection, Hashable
 from typing import TypeVar
 
 import xarray as xr
@@ -117,17 +118,18 @@ VARIABLES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def annotate(obj: Labelled) -> Labelled:
+def annotate(obj: Labelled, exclude: Collection[Hashable] = ()) -> Labelled:
     """Set ``long_name`` and ``units`` from :data:`VARIABLES` on every known variable.
 
     Existing attributes are kept (they take precedence); the object is changed in place
     and returned.  String variables (labels such as ``case``) get no ``units`` (CF), nor do
-    variables whose units the table leaves to their producer (None).
+    variables whose units the table leaves to their producer (None), nor those named in
+    ``exclude`` (e.g. inputs recorded as the user gave them).
     """
     items: list[xr.DataArray | xr.Variable] = [obj] if isinstance(obj, xr.DataArray) else list(obj.variables.values())
     names = [obj.name] if isinstance(obj, xr.DataArray) else list(obj.variables)
     for name, var in zip(names, items, strict=True):
-        if name in VARIABLES:
+        if name in VARIABLES and name not in exclude:
             long_name, units = VARIABLES[name]
             var.attrs.setdefault("long_name", long_name)
             if units is not None and var.dtype.kind not in "OSU":

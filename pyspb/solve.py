@@ -25,7 +25,7 @@ from .checkpoint import (
     read_marker,
     write_chunk,
 )
-from .grid import POINT_ORDER, check_inputs, flatten_inputs, is_lazy
+from .grid import INPUT_NAMES, POINT_ORDER, check_inputs, flatten_inputs, is_lazy
 from .observables import (
     DETUNING_SCALE,
     G_TRUNCATION_WARNING,
@@ -47,8 +47,6 @@ __all__ = ["solve", "check_cutoff", "warn_if_truncated", "warn_if_correlations_t
 DEFAULT_CHUNK = 2048
 
 OBSERVABLES = ("N_cw", "N_ccw", "g2_cw", "g3_cw", "g4_cw", "g2_ccw", "g3_ccw", "g4_ccw", "g2_cross")
-#: names under which model inputs may appear in a Dataset (recorded in the results)
-_INPUT_NAMES = ("Delta", "J", "J_re", "J_im", "chi", "xi", "gamma")
 
 
 def check_cutoff(cutoff) -> int:
@@ -153,8 +151,8 @@ def solve(
         out = _solve_auto(inputs, backend, P=P, tolerance=tolerance, chunk_size=chunk_size, progress=progress)
     else:
         out = _solve_cutoff(inputs, cutoff, backend, P, tolerance, chunk_size, progress, checkpoint)
-    if not is_lazy(inputs):
-        warn_if_truncated(out.truncation_error, out.attrs["cutoff"], "pyspb.solve", stacklevel=2)
+    if isinstance(out.variables["truncation_error"].data, np.ndarray):  # computed (not dask)
+        warn_if_truncated(out["truncation_error"], out.attrs["cutoff"], "pyspb.solve", stacklevel=2)
         warn_if_correlations_truncated(out, "pyspb.solve", stacklevel=2)
     return out
 
@@ -259,43 +257,59 @@ def _fill_populations(
 def _eager_result(
     populations: np.ndarray, template: xr.DataArray, flat: dict, inputs: xr.Dataset, with_P: bool, attrs: dict
 ) -> xr.Dataset:
-    """The result of :func:`solve` from the populations (points, levels, levels) of a flattened grid."""
-    levels = populations.shape[-1]
-    P_array = xr.DataArray(
-        populations.reshape(template.shape + (levels, levels)),
-        dims=template.dims + ("n_cw", "n_ccw"),
-        coords={**template.coords, "n_cw": np.arange(levels), "n_ccw": np.arange(levels)},
-    )
-    points = {name: xr.DataArray(flat[name].reshape(template.shape), dims=template.dims) for name in POINT_ORDER}
-    out = _record_inputs(_assemble(P_array, with_P, attrs, points), inputs)
-    _mark_truncated_correlations(out, populations)
-    return out
+    """The result of :func:`solve` from the populations (points, levels, levels) of a flattened grid.
 
-
-def _mark_truncated_correlations(out: xr.Dataset, populations: np.ndarray) -> None:
-    """Record, on each g^(n) whose estimated truncation error exceeds G_TRUNCATION_WARNING at a
-    reported point, the largest estimate (attr ``truncation_estimate_max``; see
-    :func:`~pyspb.observables.g_truncation_estimate`).
+    NumPy throughout, then one Dataset constructor: xarray's arithmetic and assignments cost
+    ~2 ms per call, more than a single point's solve.
     """
-    for name, estimate in g_truncation_estimate(populations).items():
-        reported = np.isfinite(np.asarray(out[name]).ravel())
-        worst = float(estimate[reported].max(initial=0.0))
-        if worst > G_TRUNCATION_WARNING:
-            out[name].attrs["truncation_estimate_max"] = worst
-            out[name].attrs["comment"] += (
-                f"; estimated relative error from the truncation up to {worst:.1g} "
+    dims, shape = template.dims, template.shape
+    levels = populations.shape[-1]
+    names = OBSERVABLES + ("truncation_error",)
+    observed = _observables(populations, resolution(flat["Delta"], flat["gamma"]), flat["J"] == 0)
+    values = dict(zip(names, observed, strict=True))
+    comments = _comments(levels - 1)
+    marked = _truncated_correlations(populations, values)
+    variables = {}
+    for name in names:
+        var_attrs: dict = {"comment": comments[name]}
+        if name in marked:
+            var_attrs["comment"] += (
+                f"; estimated relative error from the truncation up to {marked[name]:.1g} "
                 "(populations beyond the cutoff, extrapolated): raise cutoff"
             )
+            var_attrs["truncation_estimate_max"] = marked[name]
+        variables[name] = xr.Variable(dims, values[name].reshape(shape), var_attrs)
+    coords = dict(template.coords)
+    if with_P:
+        variables["P"] = xr.Variable(dims + ("n_cw", "n_ccw"), populations.reshape(shape + (levels, levels)))
+        coords.update(n_cw=np.arange(levels), n_ccw=np.arange(levels))
+    # the model inputs as given (their attrs too), so that the result reproduces itself
+    given = {name: inputs.variables[name] for name in INPUT_NAMES if name in inputs.data_vars}
+    return annotate(xr.Dataset({**variables, **given}, coords=coords, attrs=attrs), exclude=given)
+
+
+def _truncated_correlations(populations: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, float]:
+    """The g^(n) whose estimated truncation error exceeds G_TRUNCATION_WARNING at a reported
+    point (finite in ``values``), with the largest estimate (recorded as their attr
+    ``truncation_estimate_max``; see :func:`~pyspb.observables.g_truncation_estimate`).
+    """
+    marked = {}
+    for name, estimate in g_truncation_estimate(populations).items():
+        reported = np.isfinite(values[name].ravel())
+        worst = float(estimate[reported].max(initial=0.0))
+        if worst > G_TRUNCATION_WARNING:
+            marked[name] = worst
+    return marked
 
 
 def warn_if_correlations_truncated(out: xr.Dataset, caller: str, stacklevel: int = 2) -> None:
     """Warn (:class:`~pyspb.observables.TruncationWarning`) about the g^(n) that
-    :func:`_mark_truncated_correlations` marked: ``truncation_error`` can be negligible while
-    the top orders are not (their moments weigh the top levels by n!).
+    :func:`_truncated_correlations` marked (attr ``truncation_estimate_max``): ``truncation_error``
+    can be negligible while the top orders are not (their moments weigh the top levels by n!).
     """
     marked = {
         name: var.attrs["truncation_estimate_max"]
-        for name, var in out.data_vars.items()
+        for name, var in out.variables.items()
         if "truncation_estimate_max" in var.attrs
     }
     if marked:
@@ -311,12 +325,12 @@ def warn_if_correlations_truncated(out: xr.Dataset, caller: str, stacklevel: int
 
 def model_inputs(inputs: xr.Dataset) -> xr.Dataset:
     """The model inputs of ``inputs`` (as given, with the coords): what a result records."""
-    return inputs.drop_vars([name for name in inputs.data_vars if name not in _INPUT_NAMES])
+    return inputs.drop_vars([name for name in inputs.data_vars if name not in INPUT_NAMES])
 
 
 def _record_inputs(out: xr.Dataset, inputs: xr.Dataset) -> xr.Dataset:
     """The model inputs that are not coords of ``out``, as data variables (as given)."""
-    given = [name for name in _INPUT_NAMES if name in inputs.data_vars and name not in out.coords]
+    given = [name for name in INPUT_NAMES if name in inputs.data_vars and name not in out.coords]
     return out.assign({name: inputs[name].variable for name in given})  # the result's coords (and their attrs) stay
 
 
@@ -601,30 +615,35 @@ def _observables(P: np.ndarray, point_resolution: np.ndarray, decoupled: np.ndar
 
 
 def _assemble(P: xr.DataArray, with_P: bool, attrs: dict, points: dict[str, xr.DataArray]) -> xr.Dataset:
-    """Labelled Dataset of the observables from P (numpy or dask), shared by every backend.
+    """Labelled Dataset of the observables from dask-backed P (the eager path: :func:`_eager_result`).
 
     ``points`` holds ``Delta``, ``J``, ``gamma`` (and the other inputs) over P's grid dims.
     """
-    cutoff = P.sizes["n_cw"] - 1
     names = OBSERVABLES + ("truncation_error",)
-    point_resolution = resolution(points["Delta"], points["gamma"])
-    if P.chunks is None:  # numpy: the observables directly (apply_ufunc costs ~ms per call)
-        dims = P.dims[:-2]
-        coords = {name: coord for name, coord in P.coords.items() if set(coord.dims) <= set(dims)}
-        values = _observables(P.values, np.asarray(point_resolution), np.asarray(points["J"] == 0))
-        out = xr.Dataset({name: (dims, value) for name, value in zip(names, values, strict=True)}, coords=coords)
+    results = xr.apply_ufunc(
+        _observables,
+        P,
+        resolution(points["Delta"], points["gamma"]),
+        points["J"] == 0,
+        input_core_dims=[["n_cw", "n_ccw"], [], []],
+        output_core_dims=[[]] * len(names),
+        dask="parallelized",
+        output_dtypes=[float] * len(names),
+    )
+    out = xr.Dataset(dict(zip(names, results, strict=True)))
+    for name, comment in _comments(P.sizes["n_cw"] - 1).items():
+        out[name].attrs["comment"] = comment
+    if with_P:
+        out["P"] = P
     else:
-        results = xr.apply_ufunc(
-            _observables,
-            P,
-            point_resolution,
-            points["J"] == 0,
-            input_core_dims=[["n_cw", "n_ccw"], [], []],
-            output_core_dims=[[]] * len(names),
-            dask="parallelized",
-            output_dtypes=[float] * len(names),
-        )
-        out = xr.Dataset(dict(zip(names, results, strict=True)))
+        out = out.drop_vars(["n_cw", "n_ccw"], errors="ignore")
+    out.attrs.update(attrs)
+    return annotate(out)
+
+
+def _comments(cutoff: int) -> dict[str, str]:
+    """The ``comment`` attr of every observable and of ``truncation_error`` at ``cutoff``: when each is NaN, and why."""
+    comments = {}
     scaled = f"{RESOLUTION:g} x max(1, |Delta| / ({DETUNING_SCALE:g} gamma))"
     truncated = f"NaN where truncation_error > {TRUNCATION_LIMIT:g}: the cutoff is far too small there (raise cutoff)"
     for mode in ("cw", "ccw"):
@@ -635,7 +654,7 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict, points: dict[str, xr.D
         ]
         if mode == "ccw":
             notes.insert(0, "exactly 0 where J = 0 (the ccw mode is not coupled)")
-        out[f"N_{mode}"].attrs["comment"] = "; ".join(notes)
+        comments[f"N_{mode}"] = "; ".join(notes)
         for order in range(2, MAX_ORDER + 1):
             notes = [
                 f"NaN where the {mode} mode is empty to numerical precision "
@@ -647,8 +666,8 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict, points: dict[str, xr.D
             ]
             if order > cutoff:
                 notes.append(f"NaN everywhere: cutoff {cutoff} < {order} cannot hold {order} photons")
-            out[f"g{order}_{mode}"].attrs["comment"] = "; ".join(notes)
-    out["g2_cross"].attrs["comment"] = "; ".join(
+            comments[f"g{order}_{mode}"] = "; ".join(notes)
+    comments["g2_cross"] = "; ".join(
         [
             "<n_cw n_ccw> / (N_cw N_ccw)",
             f"NaN where either mode is empty (N below {scaled} of the total photon number): 0/0",
@@ -656,13 +675,8 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict, points: dict[str, xr.D
             truncated,
         ]
     )
-    out["truncation_error"].attrs["comment"] = (
+    comments["truncation_error"] = (
         f"a TruncationWarning is issued above {TRUNCATION_WARNING:g}; N and g^(n) are NaN above "
         f"{TRUNCATION_LIMIT:g}; raise cutoff if this is not negligible against the populations you need"
     )
-    if with_P:
-        out["P"] = P
-    else:
-        out = out.drop_vars(["n_cw", "n_ccw"], errors="ignore")
-    out.attrs.update(attrs)
-    return annotate(out)
+    return comments

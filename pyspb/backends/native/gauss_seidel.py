@@ -39,7 +39,9 @@ before.  A point whose change shrinks less than twofold per sweep (strong drive,
 multi-photon resonances), or whose top level would underflow, is reported as not converged
 and left to the Krylov solver of :mod:`pyspb.backends.native`.
 
-Layout: the blocks of all points of a batch live in "column strips" ``strip[K']`` of shape
+Layouts: up to :data:`LEVEL_SWEEP_MAX_CUTOFF`, a compiled kernel sweeps the density matrix
+stored level by level (:mod:`pyspb.backends.native.levels`).  Above it (the block layout of this
+module), the blocks of all points of a batch live in "column strips" ``strip[K']`` of shape
 ``(d, s_K', npts)`` (point index last), so each block is a contiguous slice and every product
 with the fixed real matrices is one BLAS call on a real view of the complex data.
 """
@@ -62,12 +64,14 @@ FIRST_CHECK = 2
 REFERENCE_PHOTONS = 4
 #: estimated smallest population the sweeps handle (below it values underflow)
 SMALLEST_POPULATION = 1e-280
-#: batches of at most this many points are swept level by level (:mod:`pyspb.backends.native.levels`):
-#: fewer NumPy calls per sweep, which is what a handful of points costs (a 12-point call at
-#: cutoffs 5, 7, 10: 23.7, 38.4, 92.3 ms of CPU with the block layout, 15.9, 32.5, 80.9 ms so)
-LEVEL_SWEEP_POINTS = 16
-#: above this cutoff the arithmetic outweighs the Python overhead and the level operators (sparse
-#: kron products, ~1 GiB at cutoff 20) are not built: every batch uses the block sweeps
+#: up to :data:`LEVEL_SWEEP_MAX_CUTOFF` every batch is swept level by level by a compiled kernel
+#: (:mod:`pyspb.backends.native.levels`), at most this many points at a time (refilled as points
+#: finish): CPU per point on 4096 points of Fig. 4(a) at cutoff 5, 0.089 ms against 0.120 ms
+#: with the block layout in batches of 1024, at cutoff 7 (1024 points) 0.318 against 0.448 ms
+#: (16 or 128 points at a time: 10-20 % slower than 64)
+LEVEL_SWEEP_POINTS = 64
+#: above this cutoff the level operators (sparse kron products, ~1 GiB at cutoff 20) are not
+#: built: every batch uses the block sweeps (BLAS products per block)
 LEVEL_SWEEP_MAX_CUTOFF = 12
 
 
@@ -116,20 +120,65 @@ def _left(matrix: np.ndarray, block: np.ndarray, shape: tuple[int, int, int]) ->
     return (matrix @ real).view(complex).reshape(shape)
 
 
-def relative_change(change: np.ndarray, norm: np.ndarray, terms: np.ndarray) -> np.ndarray:
-    """Each point's largest relative change of the populations of one photon number in a sweep.
+def _judge(change, norm, terms, index, sweeps, previous, ratio, tolerance, rules, status):  # pragma: no cover
+    """After a sweep: which busy slots converged or failed (compiled by :func:`judge_kernel`).
 
-    ``change``, ``norm`` and ``terms`` (shape (photon numbers, points)) are, per photon number K,
-    the squared change of the (K, K) block, its squared size and the squared size of the drive
-    terms that cancel in it; for K > :data:`REFERENCE_PHOTONS` the scale is at least that of
-    the reference photon number (see the module doc).  Non-finite results become inf.
+    ``change``, ``norm`` and ``terms`` (shape (photon numbers, slots)) are, per photon number
+    K, the squared change of the populations (block ``(K, K)``) in the sweep, their squared
+    size and the squared size of the drive terms that cancel in them.  A slot's relative
+    change ``c`` is the largest ``sqrt(change / scale)`` over K >= 1, with ``scale`` the
+    larger of ``norm`` and ``terms``, and for K > :data:`REFERENCE_PHOTONS` at least the
+    scale of that photon number (see the module doc); inf if any of them is not finite.
+    With ``q = c / c_previous`` and ``n`` the sweeps done (``sweeps``), a busy slot
+    (``index >= 0``) is, once ``n > FIRST_CHECK``:
+
+    * converged (``status`` 1) if ``q <= 1/2`` in this sweep and the one before and the
+      remaining error ``c q / (1 - q)`` is below ``tolerance``, or if ``c`` and
+      ``c_previous`` are both below it (the rounding floor);
+    * failed (``status`` 2) if not converged and ``q > 1/2`` after ``FIRST_CHECK + 3``
+      sweeps, or ``c`` is not finite, or ``n`` reached :data:`MAX_SWEEPS`;
+    * else still sweeping (``status`` 0).
+
+    ``previous`` (``c``, from sweep FIRST_CHECK on; else inf) and ``ratio`` (``q`` of a
+    checked slot; else inf) are updated in place for the next sweep.  ``rules`` holds
+    ``(FIRST_CHECK, SLOWEST_CONTRACTION, MAX_SWEEPS, REFERENCE_PHOTONS)`` as set when called
+    (compiled code would freeze module constants).
     """
-    reference = min(REFERENCE_PHOTONS, change.shape[0] - 1)
-    scale = np.maximum(norm, terms)
-    scale[reference + 1 :] = np.maximum(scale[reference + 1 :], scale[reference])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.sqrt(np.max(np.where(scale[1:] > 0, change[1:] / scale[1:], 0.0), axis=0))
-    return np.where(np.isfinite(relative), relative, np.inf)
+    first_check, slowest, max_sweeps, reference_photons = rules
+    photons, slots = change.shape
+    reference = min(reference_photons, photons - 1)
+    for n in range(slots):
+        worst = 0.0
+        for K in range(1, photons):
+            scale = max(norm[K, n], terms[K, n])
+            if K > reference:
+                scale = max(scale, norm[reference, n], terms[reference, n])
+            if scale > 0:
+                worst = max(worst, change[K, n] / scale)
+            if not (np.isfinite(change[K, n]) and np.isfinite(norm[K, n]) and np.isfinite(terms[K, n])):
+                worst = np.inf
+        relative = np.sqrt(worst) if np.isfinite(worst) else np.inf
+        busy = index[n] >= 0
+        checked = busy and sweeps[n] > first_check
+        q = relative / previous[n] if previous[n] > 0 else (np.inf if relative > 0 else np.nan)
+        done = False
+        if checked:
+            contracting = q <= slowest and ratio[n] <= slowest
+            estimate = relative * q / (1.0 - min(q, slowest))
+            done = (contracting and estimate <= tolerance) or (relative <= tolerance and previous[n] <= tolerance)
+        slow = q > slowest and sweeps[n] > first_check + 3
+        failed = busy and not done and (slow or not np.isfinite(relative) or sweeps[n] >= max_sweeps)
+        status[n] = 1 if done else (2 if failed else 0)
+        previous[n] = relative if sweeps[n] >= first_check else np.inf
+        ratio[n] = q if checked else np.inf
+
+
+@lru_cache(maxsize=1)
+def judge_kernel():
+    """:func:`_judge` compiled by numba (on the first call; cached on disk)."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_judge)
 
 
 class SweepSlots:
@@ -205,8 +254,11 @@ class _Sweeps(SweepSlots):
         self.strips = [np.ascontiguousarray(strip[:, :, keep]) for strip in self.strips]
         self.inverse_D = {key: np.ascontiguousarray(value[:, :, keep]) for key, value in self.inverse_D.items()}
 
-    def sweep(self) -> np.ndarray:
-        """One sweep over all blocks; returns each slot's relative change (see module doc)."""
+    def sweep(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One sweep over all blocks; returns the populations' squared change, squared size and
+        the squared size of the drive terms that cancel in them, per photon number and slot
+        (the inputs of :func:`_judge`).
+        """
         b = self.blocks
         rows, size, levels, strips = b.rows, b.size, b.levels, self.strips
         n = self.slots
@@ -243,7 +295,7 @@ class _Sweeps(SweepSlots):
             if k != k2:
                 np.conjugate(new.transpose(1, 0, 2), out=strips[k][rows[k2]])
         self.sweeps += 1
-        return relative_change(change, norm, terms)
+        return change, norm, terms
 
     def states(self, slots: np.ndarray) -> np.ndarray:
         """States of the points in ``slots``, shape (n, d, d), in the original gauge."""
@@ -291,10 +343,13 @@ def sweep_steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: fl
     from .levels import LevelSweeps  # (it builds on SweepSlots of this module)
 
     points = Delta.size
-    slots = max(1, min(batch, points))
-    few = slots <= LEVEL_SWEEP_POINTS and basis.cutoff <= LEVEL_SWEEP_MAX_CUTOFF
-    sweeps: _Sweeps | LevelSweeps = (LevelSweeps if few else _Sweeps)(basis, slots)
+    by_level = basis.cutoff <= LEVEL_SWEEP_MAX_CUTOFF
+    slots = max(1, min(batch, points, LEVEL_SWEEP_POINTS if by_level else batch))
+    sweeps: _Sweeps | LevelSweeps = (LevelSweeps if by_level else _Sweeps)(basis, slots)
     queued = 0
+    judge = judge_kernel()
+    rules = (FIRST_CHECK, float(SLOWEST_CONTRACTION), MAX_SWEEPS, REFERENCE_PHOTONS)
+    status = np.zeros(slots, dtype=np.int8)
     while True:
         free = np.flatnonzero(sweeps.index < 0)
         # refill many slots at once: scattered writes along the point axis are cheap only in bulk
@@ -302,29 +357,19 @@ def sweep_steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: fl
             new = np.arange(queued, min(points, queued + free.size))
             sweeps.fill(free[: new.size], new, Delta[new], J[new], chi[new], xi[new])
             queued += new.size
+            free = free[new.size :]
         elif queued == points and 0 < free.size and 2 * free.size >= sweeps.slots:
             sweeps.shrink()
-        busy = sweeps.index >= 0
-        if not busy.any():
+            free = free[:0]
+            status = status[: sweeps.slots]
+        if free.size == sweeps.slots:  # nothing left to sweep
             return
         with np.errstate(all="ignore"):  # a diverging point overflows in its own slot only
-            relative = sweeps.sweep()
-        checked = busy & (sweeps.sweeps > FIRST_CHECK)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = relative / sweeps.previous
-            estimate = relative * ratio / (1.0 - np.minimum(ratio, SLOWEST_CONTRACTION))
-        # two contracting sweeps in a row: one small ratio could be a fluctuation
-        contracting = (ratio <= SLOWEST_CONTRACTION) & (sweeps.ratio <= SLOWEST_CONTRACTION)
-        done = checked & contracting & (estimate <= tolerance)
-        # at the rounding floor the change stops shrinking while already below the tolerance
-        done |= checked & (relative <= tolerance) & (sweeps.previous <= tolerance)
-        slow = (ratio > SLOWEST_CONTRACTION) & (sweeps.sweeps > FIRST_CHECK + 3)
-        failed = busy & ~done & (slow | ~np.isfinite(relative) | (sweeps.sweeps >= MAX_SWEEPS))
-        sweeps.previous = np.where(sweeps.sweeps >= FIRST_CHECK, relative, np.inf)
-        sweeps.ratio = np.where(checked, ratio, np.inf)
-        finished = np.flatnonzero(done | failed)
+            change, norm, terms = sweeps.sweep()
+        judge(change, norm, terms, sweeps.index, sweeps.sweeps, sweeps.previous, sweeps.ratio, tolerance, rules, status)
+        finished = np.flatnonzero(status)
         if finished.size:
-            yield sweeps.index[finished], sweeps.states(finished), done[finished]
+            yield sweeps.index[finished], sweeps.states(finished), status[finished] == 1
             sweeps.empty(finished)
 
 
