@@ -67,8 +67,9 @@ METHOD = (
 )
 #: what computes two-time correlations (recorded by pyspb.g2_tau)
 METHOD_TAU = (
-    "exact steady state, then exp(L tau) of the conditional states by ETDRK4 in the Fock basis"
-    " (energies exactly, drive/hopping/jumps by the integrator; pyspb.backends.native.dynamics)"
+    "exact steady state, then exp(L tau) of the conditional states by adaptive ETDRK4 in the Fock basis"
+    " (energies exactly, drive/hopping/jumps by the integrator; photon numbers kept up to where one more"
+    " changes nothing; pyspb.backends.native.dynamics)"
 )
 #: what computes emission spectra (recorded by pyspb.spectrum)
 METHOD_SPECTRUM = (
