@@ -26,9 +26,9 @@ from .attributes import annotate
 from .backends import get_backend
 from .batching import over_points
 from .grid import flatten_inputs
-from .observables import RESOLUTION, TRUNCATION_LIMIT
+from .observables import RESOLUTION, TRUNCATION_LIMIT, truncation_error
 from .reporting import provenance
-from .solve import check_cutoff, check_truncation
+from .solve import check_cutoff, check_truncation, warn_if_truncated
 
 __all__ = ["g2_tau", "check_delays"]
 
@@ -70,6 +70,18 @@ def normalise(values: dict[str, np.ndarray], resolution: float = RESOLUTION) -> 
         unresolved = ~(G >= resolution * values[f"photons_{first}"])
         g[unresolved | (empty[first] | empty[second])[:, None]] = np.nan
         out[name] = g
+    return out
+
+
+def _correlations(engine, points, tau: np.ndarray, cutoff: int) -> dict[str, np.ndarray]:
+    """The normalised correlations of a chunk of points and, where the backend returns the
+    steady states' populations, their truncation error (NaN otherwise).
+    """
+    values = engine.tau_correlations(*points, tau, cutoff=cutoff)
+    out = normalise(values)
+    populations = values.get("populations")
+    npts = points[0].size
+    out["truncation_error"] = truncation_error(populations) if populations is not None else np.full(npts, np.nan)
     return out
 
 
@@ -123,15 +135,20 @@ def g2_tau(
     tau = check_delays(tau)
     if np.any(flat["xi"] == 0):
         raise ValueError("g2(tau) is undefined (0/0) where xi = 0: the steady state is the vacuum")
-    gross = check_truncation(inputs, cutoff, backend, "pyspb.g2_tau")  # warns as solve does
     values = over_points(
-        lambda *points: normalise(engine.tau_correlations(*points, tau, cutoff=cutoff)),
+        lambda *points: _correlations(engine, points, tau, cutoff),
         flat,
-        {name: (tau.size,) for name, *_ in CORRELATIONS},
+        {**{name: (tau.size,) for name, *_ in CORRELATIONS}, "truncation_error": ()},
         CHUNK,
         progress,
         f"pyspb.g2_tau ({engine.NAME}, cutoff {cutoff})",
     )
+    error = values.pop("truncation_error")
+    if np.all(np.isfinite(error)):  # from the steady states the backend propagated: warn as solve does
+        warn_if_truncated(xr.DataArray(error), cutoff, "pyspb.g2_tau")
+        gross = error > TRUNCATION_LIMIT
+    else:  # a backend that does not return its steady states: solve them
+        gross = check_truncation(inputs, cutoff, backend, "pyspb.g2_tau")
     for g in values.values():  # as solve: the truncated model's numbers are not the resonator's
         g[gross] = np.nan
         if cutoff < 2:

@@ -55,6 +55,21 @@ def test_correlation_functions_match_dense_expm(cutoff):
             np.testing.assert_allclose(ours[name][k], values, rtol=1e-6, atol=scale, err_msg=f"{name} at point {k}")
     # the curves are not flat: the test can tell a wrong propagation from a right one
     assert np.ptp(ours["G_cw_cw"][1] / ours["G_cw_cw"][1][-1]) > 0.5
+    # at cutoff 3 the weak-drive point is propagated with fewer photons than the model holds
+    # (checked by one photon more) and a strong drive with more: both paths are compared above
+    if cutoff == 3:
+        assert ours["top"][0] < 2 * cutoff and ours["top"].max() > ours["top"][0]
+
+
+def test_long_single_interval_and_empty_mode():
+    """One delay far out (one long interval, taken in pieces) and J = 0 (x_ccw = 0: no error scale)."""
+    point = np.array([(0.0, 0.0, 1.583, 0.0616, 0.297)], dtype=complex).T
+    args = (point[0].real, point[1], point[2].real, point[3].real, point[4].real)
+    ours = native_dynamics.tau_correlations(*args, np.array([0.0, 200.0]), cutoff=3)
+    N = ours["N_cw"][0]
+    # g2(tau -> infinity) = 1 exactly (the conditional state relaxes to N rho)
+    np.testing.assert_allclose(ours["G_cw_cw"][0, 1] / N**2, 1.0, rtol=1e-8)
+    assert ours["G_ccw_ccw"][0].max() < 1e-15 * N**2  # rounding noise of rho only
 
 
 def test_unsorted_and_repeated_delays():

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,107 @@ def test_grossly_truncated_points_are_nan_as_in_solve():
         out = spectrum(inputs, [0.0, 1.0], cutoff=3)
     assert np.isnan(out["S_cw"]).all() and np.isnan(out["coherent_cw"]).all()
     assert "truncation_error" in out["S_cw"].attrs["comment"]
+
+
+def dense_spectra(Delta, J, chi, xi, gamma, cutoff, omega):
+    """S_cw, S_ccw by dense solves of QuTiP's Liouvillian (independent of pyspb's model and solvers).
+
+    The steady state solves ``L rho = 0`` with the first equation replaced by ``Tr rho = 1``;
+    ``(L - i omega) x + rho Tr[x] = -(a rho - <a> rho)`` has the trace-free solution of the
+    singular system; S = 2 Re Tr[a^dag x].
+    """
+    qutip = pytest.importorskip("qutip")
+    from reference import qutip_model
+
+    H, c_ops, a1, a2 = qutip_model(Delta, J, chi, xi, gamma, cutoff)
+    L = qutip.liouvillian(H, c_ops).full()  # column-stacking vectorisation
+    d = a1.shape[0]
+    vec = lambda m: m.reshape(-1, order="F")  # noqa: E731
+    trace_row = vec(np.eye(d))
+    fixed = L.copy()
+    fixed[0] = trace_row
+    rho = np.linalg.solve(fixed, np.eye(d * d)[0]).reshape(d, d, order="F")
+    modes = [a1.full(), a2.full()]
+    b = np.stack([-vec(a @ rho - np.trace(a @ rho) * rho) for a in modes], axis=1)
+    fix = np.outer(vec(rho), trace_row)
+    out = np.empty((2, len(omega)))
+    for k, w in enumerate(omega):
+        x = np.linalg.solve(L - 1j * w * np.eye(d * d) + fix, b)
+        out[:, k] = [2 * np.vdot(vec(a), x[:, m]).real for m, a in enumerate(modes)]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("point", "cutoff", "every"),
+    [
+        ((0.2, 0.3 + 0.2j, 1.2, 0.3, 0.5), 3, 13),  # strong drive, Kerr ~ gamma: broad, asymmetric spectra
+        ("paper", 4, 29),  # the paper's device with tip (gamma = 0.297, chi = 5.3 gamma); dense solves cost more
+    ],
+)
+def test_every_frequency_matches_dense_solves(point, cutoff, every):
+    """201 frequencies from one reduced model: the values between its shifts (most of them), at
+    unsorted and repeated frequencies, match dense solves of QuTiP's Liouvillian."""
+    if point == "paper":
+        rates = pyspb.Device().rates(r=0.35, phi=0.27)
+        point = tuple(float(rates[name]) for name in ("Delta", "chi", "xi", "gamma"))
+        point = (point[0], complex(float(rates.J_re), float(rates.J_im))) + point[1:]
+    Delta, J, chi, xi, gamma = point
+    omega = np.linspace(-5 * gamma, 5 * gamma, 201)
+    omega = np.concatenate([omega[::-1], omega[[7, 100]]])  # reversed, two frequencies twice
+    inputs = pyspb.rate_grid(Delta=Delta, J_re=J.real, J_im=J.imag, chi=chi, xi=xi, gamma=gamma)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pyspb.TruncationWarning)
+        out = spectrum(inputs, omega, cutoff=cutoff)
+    ours = np.stack([out.S_cw.values, out.S_ccw.values])
+    # spread over the range (with every = 13: a repeated one too), and omega = 0, where L is singular
+    check = np.append(np.arange(3, omega.size, every), 100)
+    reference = dense_spectra(Delta, J, chi, xi, gamma, cutoff, omega[check])
+    for mode in range(2):
+        assert np.max(reference[mode]) > 1e-6  # light in both modes
+        error = np.max(np.abs(ours[mode, check] - reference[mode])) / np.max(np.abs(reference[mode]))
+        assert error < 1e-9
+    np.testing.assert_array_equal(ours[:, -2:], ours[:, [201 - 1 - 7, 100]])
+
+
+def test_points_the_reduced_model_cannot_certify_are_solved_by_lu(monkeypatch):
+    """An unreachable residual criterion: no frequency can be certified, every point goes to the
+    sparse LU, and the spectra still match the dense reference (no uncertified value returned)."""
+    from pyspb.backends.native import spectrum as engine
+
+    calls = []
+    lu = engine._lu_point_spectra
+    monkeypatch.setattr(engine, "_lu_point_spectra", lambda *args: calls.append(1) or lu(*args))
+    monkeypatch.setattr(engine, "TOLERANCE", 1e-30)
+    monkeypatch.setattr(engine, "MAX_RESTARTS", 1)
+    point = (0.2, 0.3 + 0.2j, 1.2, 0.3, 0.5)
+    omega = np.linspace(-2, 2, 9)
+    inputs = pyspb.rate_grid(Delta=0.2, J_re=0.3, J_im=0.2, chi=1.2, xi=0.3, gamma=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pyspb.TruncationWarning)
+        out = spectrum(inputs, omega, cutoff=3)
+    assert calls == [1]
+    reference = dense_spectra(*point, 3, omega)
+    np.testing.assert_allclose(out.S_cw.values, reference[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out.S_ccw.values, reference[1], rtol=1e-9, atol=1e-12)
+
+
+def test_omega_zero_as_a_shift_at_cutoff_5(monkeypatch):
+    """omega = 0, where L is singular along rho, as one of the first shifts (paper's device, cutoff 5):
+    the part of the solution along rho, invisible in L's residual there, is certified too (with L's
+    residual alone, rounding in the basis left errors of 1e-9 of max S at omega = 0)."""
+    from pyspb.backends.native import spectrum as engine
+
+    monkeypatch.setattr(engine, "INITIAL_SHIFTS", 3)  # -5 gamma, 0, 5 gamma
+    rates = pyspb.Device().rates(r=0.35, phi=0.22)
+    point = (float(rates.Delta), complex(float(rates.J_re), float(rates.J_im)), float(rates.chi), float(rates.xi))
+    gamma = float(rates.gamma)
+    omega = np.linspace(-5 * gamma, 5 * gamma, 201)
+    inputs = pyspb.rate_grid(
+        Delta=point[0], J_re=point[1].real, J_im=point[1].imag, chi=point[2], xi=point[3], gamma=gamma
+    )
+    out = spectrum(inputs, omega, cutoff=5)
+    check = [100, 137]  # omega = 0 and a frequency between shifts
+    reference = dense_spectra(*point, gamma, 5, omega[check])
+    for mode, name in enumerate(("S_cw", "S_ccw")):
+        error = np.abs(out[name].values[check] - reference[mode]) / np.max(np.abs(out[name].values))
+        assert np.all(error < 1e-10)

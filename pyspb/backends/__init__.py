@@ -81,7 +81,9 @@ class Backend(Protocol):
         """Emission spectra for ``arrays = (Delta, J, chi, xi, gamma, omega)``.
 
         ``S_cw``, ``S_ccw`` (npts, nomega), ``coherent_cw``, ``coherent_ccw``, ``N_cw``,
-        ``N_ccw`` (npts,); see :func:`pyspb.backends.native.spectrum.spectra`.
+        ``N_ccw`` (npts,); see :func:`pyspb.backends.native.spectrum.spectra`.  A backend may
+        add the ``truncation_error`` (npts,) of the steady states it used: :func:`pyspb.spectrum`
+        then does not solve them a second time to check the truncation.
         """
         ...
 

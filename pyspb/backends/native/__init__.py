@@ -83,13 +83,15 @@ METHOD = (
 )
 #: what computes two-time correlations (recorded by pyspb.g2_tau)
 METHOD_TAU = (
-    "exact steady state, then exp(L tau) of the conditional states by ETDRK4 in the Fock basis"
-    " (energies exactly, drive/hopping/jumps by the integrator; pyspb.backends.native.dynamics)"
+    "exact steady state, then exp(L tau) of the conditional states by adaptive ETDRK4 in the Fock basis"
+    " (energies exactly, drive/hopping/jumps by the integrator; photon numbers kept up to where one more"
+    " changes nothing; pyspb.backends.native.dynamics)"
 )
 #: what computes emission spectra (recorded by pyspb.spectrum)
 METHOD_SPECTRUM = (
-    "exact steady state, then (L - i omega)^-1 by GMRES preconditioned with the exact no-jump inverse"
-    " (sparse LU where it does not converge; pyspb.backends.native.spectrum)"
+    "exact steady state, then a reduced model of (L - i omega)^-1 per point: Galerkin on a rational Krylov"
+    " space of GMRES solves (preconditioned with the exact no-jump inverse) at shifts added until the true"
+    " residual is <= 1e-11 at every frequency (sparse LU where it cannot be; pyspb.backends.native.spectrum)"
 )
 #: NumPy/SciPy release the GIL and are safe in any thread (dask workers included)
 MAIN_THREAD_ONLY = False
