@@ -269,9 +269,15 @@ def test_the_lu_last_resort_refuses_to_start_when_its_memory_does_not_fit(monkey
 def test_memory_estimate_grows_with_the_cutoff_and_covers_a_measured_run():
     import tracemalloc
 
-    sizes = [native.memory_estimate(c)["minimum"] for c in (4, 8, 12, 16, 20)]
-    assert all(a < b for a, b in zip(sizes, sizes[1:], strict=False))
+    # the level operators of small calls are built up to LEVEL_SWEEP_MAX_CUTOFF only, so the
+    # estimate grows with the cutoff on each side of it (and drops once across it)
+    top = gauss_seidel.LEVEL_SWEEP_MAX_CUTOFF
+    for cutoffs in ((4, 8, top), (top + 1, 16, 20)):
+        sizes = [native.memory_estimate(c)["minimum"] for c in cutoffs]
+        assert all(a < b for a, b in zip(sizes, sizes[1:], strict=False)), (cutoffs, sizes)
     points = random_points(3, seed=2)
+    # loading the compiled Krylov kernels (numba) allocates ~30 MB once per process, not per point
+    native.steady_state_populations(*points, cutoff=8, threads=1)
     tracemalloc.start()
     native.steady_state_populations(*points, cutoff=8, threads=1)
     _, peak = tracemalloc.get_traced_memory()
@@ -279,3 +285,92 @@ def test_memory_estimate_grows_with_the_cutoff_and_covers_a_measured_run():
     # fixed operators (cached, may predate the trace) + the three points in flight
     estimate = native.memory_estimate(8)
     assert peak < estimate["fixed"] + 3 * estimate["per_point"], (peak, estimate)
+
+
+# --------------------------------------------------------------------------- graded Krylov pieces
+
+
+def test_hermitian_packing_is_an_isometry_and_inverts():
+    """GMRES runs on packed Hermitian matrices: packing must keep inner products and invert."""
+    rng = np.random.default_rng(1)
+    d = 7
+    M = rng.normal(size=(3, d, d)) + 1j * rng.normal(size=(3, d, d))
+    x = M + np.conj(np.swapaxes(M, 1, 2))
+    M = rng.normal(size=(3, d, d)) + 1j * rng.normal(size=(3, d, d))
+    y = M + np.conj(np.swapaxes(M, 1, 2))
+    packing = native._hermitian(d)
+    u, v = packing.pack(x), packing.pack(y)
+    assert u.dtype == float and u.shape == (3, d * d)
+    np.testing.assert_allclose(np.sum(u * v, axis=1), np.einsum("nkl,nkl->n", np.conj(x), y).real, rtol=1e-13)
+    np.testing.assert_allclose(packing.unpack(u), x, rtol=0, atol=1e-14)
+
+
+def _matrix_operator(matrices):
+    return lambda x, active: np.einsum("nij,nj->ni", matrices[active], x)
+
+
+def test_gmres_solves_each_point_of_a_batch_and_a_start_only_helps():
+    """Batched GMRES against numpy's dense solve; a good start saves iterations, a bad one
+    (scaled away) costs at most the one extra product."""
+    rng = np.random.default_rng(2)
+    n, D = 5, 60
+    A = np.eye(D)[None] + 0.3 * rng.normal(size=(n, D, D)) / np.sqrt(D) * np.linspace(0.5, 2.5, n)[:, None, None]
+    b = rng.normal(size=(n, D))
+    exact = np.linalg.solve(A, b[..., None])[..., 0]
+    counts = []
+
+    def counted(x, active):
+        counts.append(active.size)
+        return _matrix_operator(A)(x, active)
+
+    def solve(x0=None):
+        counts.clear()
+        x, residual = native._gmres(counted, b, 1e-12, 40, 5, x0=x0)
+        np.testing.assert_allclose(x, exact, rtol=0, atol=1e-9)
+        assert np.all(residual <= 1e-12)
+        return sum(counts)
+
+    from_zero = solve()
+    # half the digits already there: about half the iterations
+    assert solve(x0=exact * (1 + 1e-6 * rng.normal(size=exact.shape))) < 0.7 * from_zero
+    assert solve(x0=1e6 * rng.normal(size=exact.shape)) <= from_zero + n
+
+
+def test_points_leave_gmres_when_they_converge():
+    """A point that converges early stops costing products (the others go on)."""
+    rng = np.random.default_rng(3)
+    D = 40
+    easy = np.eye(D) + 1e-3 * rng.normal(size=(D, D))
+    hard = np.eye(D) + 0.9 * rng.normal(size=(D, D)) / np.sqrt(D)
+    A = np.stack([easy, hard])
+    b = rng.normal(size=(2, D))
+    sizes = []
+    x, _ = native._gmres(lambda x, active: sizes.append(active.size) or _matrix_operator(A)(x, active), b, 1e-12, 40, 5)
+    np.testing.assert_allclose(x, np.linalg.solve(A, b[..., None])[..., 0], rtol=0, atol=1e-9)
+    assert sizes.count(1) > sizes.count(2)  # most products were for the hard point alone
+
+
+def test_an_inaccurate_no_jump_inverse_is_caught_and_solved_with_the_explicit_liouvillian(monkeypatch):
+    """The shortcut z + J S^-1 z equals L S^-1 z only where S^-1 is exact.  With S^-1 spoiled
+    by 1e-6, the residual check (explicit L) must reject the shortcut's answer and the
+    explicit-L solve (for which S^-1 is only a preconditioner) must give the exact state,
+    without the sparse LU."""
+    rows = [HARD_REGIMES[0], HARD_REGIMES[1]]
+    points = [np.array(column) for column in zip(*(row[1:] for row in rows), strict=True)] + [np.ones(2)]
+    exact = populations(*points, cutoff=4)
+    inverse = native._GradedSystem.no_jump_inverse
+    monkeypatch.setattr(native._GradedSystem, "no_jump_inverse", lambda self, y: inverse(self, y) * (1 + 1e-6))
+    calls = []
+    monkeypatch.setattr(native, "_sparse_lu_point", lambda *args: calls.append(args))
+    explicit = []
+    solve = native._solve_graded
+    monkeypatch.setattr(
+        native,
+        "_solve_graded",
+        lambda system, b, tolerance, start=None: (
+            explicit.append(not system.shortcut) or solve(system, b, tolerance, start)
+        ),
+    )
+    spoiled = populations(*points, cutoff=4, threads=1)
+    assert calls == [] and any(explicit)
+    np.testing.assert_allclose(spoiled, exact, rtol=1e-8, atol=1e-15)
