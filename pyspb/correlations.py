@@ -26,7 +26,7 @@ from .attributes import annotate
 from .backends import get_backend
 from .batching import over_points
 from .grid import flatten_inputs
-from .observables import RESOLUTION, TRUNCATION_LIMIT, truncation_error
+from .observables import DARK_MODE, RESOLUTION, TRUNCATION_LIMIT, truncation_error
 from .reporting import provenance
 from .solve import check_cutoff, check_truncation, warn_if_truncated
 
@@ -62,13 +62,16 @@ def normalise(values: dict[str, np.ndarray], resolution: float = RESOLUTION) -> 
     N = {"cw": values["N_cw"], "ccw": values["N_ccw"]}
     total = N["cw"] + N["ccw"]
     empty = {mode: ~(n > resolution * total) for mode, n in N.items()}
+    other = {"cw": "ccw", "ccw": "cw"}
+    # a mode with fewer than DARK_MODE of the other's photons: not controlled by the integrator
+    dark = {mode: ~(n >= DARK_MODE * N[other[mode]]) for mode, n in N.items()}
     out = {}
     for name, first, numerator, second in CORRELATIONS:
         G = values[numerator]
         with np.errstate(divide="ignore", invalid="ignore"):
             g = G / (N[first] * N[second])[:, None]
         unresolved = ~(G >= resolution * values[f"photons_{first}"])
-        g[unresolved | (empty[first] | empty[second])[:, None]] = np.nan
+        g[unresolved | (empty[first] | empty[second] | dark[first] | dark[second])[:, None]] = np.nan
         out[name] = g
     return out
 
@@ -92,6 +95,8 @@ def _comment(name: str, first: str, second: str, cutoff: int) -> str:
         "of the total photon number): 0/0",
         f"NaN at delays where Tr[n_{second} x_{first}(tau)] is below {RESOLUTION:g} of the photon number of the "
         f"conditional state x_{first}(tau) = exp(L tau)(a_{first} rho a_{first}^dagger): not resolved",
+        f"NaN where the {' or '.join(modes)} mode holds fewer than {DARK_MODE:g} of the other mode's photons: "
+        "the time integration holds each correlation to ~1e-6 of its own size only down to that ratio",
         f"NaN where truncation_error of the steady state exceeds {TRUNCATION_LIMIT:g} (raise cutoff)",
     ]
     if cutoff < 2:

@@ -39,6 +39,12 @@ RESOLUTION = 1e-10
 #: against the exact chi = 0 solution from |Delta| / gamma = 1e3 to 1e8).  See :func:`resolution`.
 DETUNING_SCALE = 10.0
 
+#: photon number of a mode, relative to the other mode's, below which its two-time
+#: correlations (g2(tau) of that mode and the cross correlation) are NaN: the time integrator
+#: holds each correlation to ~1e-6 of its own size only down to this ratio (below it the
+#: bright mode's rounding and step errors dominate the dark mode's correlations)
+DARK_MODE = 1e-3
+
 #: truncation error (population of the top Fock level) above which a RuntimeWarning
 #: (:class:`TruncationWarning`) is issued: N is then off by up to ~10x this (chi = 0 check)
 TRUNCATION_WARNING = 1e-6

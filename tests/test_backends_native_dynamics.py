@@ -61,6 +61,33 @@ def test_correlation_functions_match_dense_expm(cutoff):
         assert ours["top"][0] < 2 * cutoff and ours["top"].max() > ours["top"][0]
 
 
+def test_a_weakly_populated_mode_is_as_accurate_as_the_other():
+    """Detuned by 10 gamma, J = 0.3 gamma: the ccw mode holds ~1e-3 of the cw mode's photons.
+
+    The step control must hold every correlation to 1e-6 of its own size, not of the bright
+    mode's: with an error scale set by the bright mode alone, G_ccw_ccw erred by 3.5e-6 here.
+    The reference propagates the same steady state (pyspb's, solved to relative accuracy per
+    photon level; a dense null vector cannot resolve N_ccw^2 ~ 1e-12 of rho) by dense expm.
+    """
+    from pyspb.backends.native import steady_state_density_matrices
+
+    point, cutoff = (10.0, 0.3, 1.0, 0.5, 1.0), 3
+    tau = np.array([0.0, 0.013, 0.5, 2.0, 7.3, 40.0])
+    args = [np.array([value]) for value in point]
+    rho = steady_state_density_matrices(*args, cutoff=cutoff, tolerance=1e-14)[0]
+    L = liouvillian(*point, cutoff).toarray()
+    a1, a2 = (a.toarray() for a in mode_operators(cutoff))
+    with threadpool_limits(limits=1):
+        propagators = [scipy.linalg.expm(L * t) for t in tau]
+    ours = native_dynamics.tau_correlations(*args, tau, cutoff=cutoff)
+    assert ours["N_ccw"][0] < 3e-3 * ours["N_cw"][0]
+    for name, a, b in (("G_cw_cw", a1, a1), ("G_cw_ccw", a1, a2), ("G_ccw_ccw", a2, a2)):
+        x = (a @ rho @ a.T).ravel()
+        observable = (b.T @ b).T.ravel()
+        reference = [np.real(observable @ (U @ x)) for U in propagators]
+        np.testing.assert_allclose(ours[name][0], reference, rtol=1e-6, atol=0, err_msg=name)
+
+
 def test_long_single_interval_and_empty_mode():
     """One delay far out (one long interval, taken in pieces) and J = 0 (x_ccw = 0: no error scale)."""
     point = np.array([(0.0, 0.0, 1.583, 0.0616, 0.297)], dtype=complex).T

@@ -146,6 +146,21 @@ def test_empty_ccw_mode_gives_nan_with_a_reason():
     assert np.isnan(pyspb.solve(inputs().assign(J_re=0.0, J_im=0.0), cutoff=3).g2_cross).all()
 
 
+def test_a_nearly_dark_mode_gives_nan_with_a_reason():
+    """Detuned by 50 gamma: the ccw mode holds ~4e-5 of the cw photons, below DARK_MODE.
+
+    Its correlations are below what the integrator controls (the bright mode's rounding
+    dominates them; measured errors up to 8e-4 before they were NaN): NaN, and the comment says why.
+    """
+    dark = pyspb.rate_grid(Delta=50.0, J_re=0.3, J_im=0.0, chi=1.0, xi=0.5, gamma=1.0)
+    solved = pyspb.solve(dark, cutoff=3)
+    assert float(solved.N_ccw) < pyspb.observables.DARK_MODE * float(solved.N_cw)
+    out = g2_tau(dark, tau=[0.0, 2.0, 7.3], cutoff=3)
+    assert np.all(np.isnan(out.g2_ccw_tau)) and np.all(np.isnan(out.g2_cross_tau))
+    assert np.all(np.isfinite(out.g2_cw_tau))
+    assert "fewer than 0.001 of the other mode's photons" in out.g2_ccw_tau.attrs["comment"]
+
+
 def test_grossly_truncated_points_and_cutoff_1_are_nan_as_in_solve():
     # review finding: g2_tau at cutoff 1 gave g2 = 0 (perfect antibunching) where solve says NaN
     inputs = pyspb.Device(J0=0.0, tip=False).rates()

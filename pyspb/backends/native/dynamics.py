@@ -29,8 +29,14 @@ error estimate ``f3 o (M c - M u_new)`` (the difference to the embedded third-or
 that uses it in place of the last stage).  Its sum over the matrix elements, relative to the
 state's trace times its smallest g (the scale of the smallest correlation it feeds, at least
 1e-6), must stay below ``TOLERANCE h / max(tau)``, so that the summed estimates over
-0 .. max(tau) stay below :data:`TOLERANCE`; a piece of at most :data:`PIECE` steps whose
-estimate exceeds twice that is repeated with smaller steps.  Each interval between delays is
+0 .. max(tau) stay below :data:`TOLERANCE`.  So that a weakly populated mode is as accurate as
+the other, the estimate is also weighted per mode, ``sqrt(n_m(i) n_m(j)) |e_ij|`` (the error
+landing on mode m's photons), against that state's own ``Tr[n_m x]``: with the state's scale
+alone, a mode with ~1e-3 of the other's photons erred by 3.5e-6 (detuned by 10 gamma).  Below
+:data:`~pyspb.observables.DARK_MODE` of the other mode's photons a mode is left out of the
+control (rounding of the bright mode dominates its correlations; ``pyspb.g2_tau`` gives NaN).
+A piece of at most :data:`PIECE` steps whose estimate exceeds twice the allowance is repeated
+with smaller steps.  Each interval between delays is
 split into equal steps, so every delay is reached exactly.
 
 *Photon numbers.*  At weak drive the conditional states live on the few lowest photon numbers.
@@ -54,7 +60,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ...observables import RESOLUTION
+from ...observables import DARK_MODE, RESOLUTION
 
 __all__ = ["tau_correlations", "TOLERANCE"]
 
@@ -266,6 +272,13 @@ def _propagate_point(
     table = np.empty((CACHE, 6, size, size), dtype=np.complex128)
     next_slot = 0
     scale = np.empty(states)
+    # per mode m: the error landing on m's photons, sqrt(n_m(i) n_m(j)) |e_ij|, against the
+    # state's own correlation G_m (so that a weakly populated mode is as accurate as the other)
+    root = np.zeros((2, size + 1))
+    for i in range(size):
+        root[0, i] = np.sqrt(photons[0, i])
+        root[1, i] = np.sqrt(photons[1, i])
+    mode_scale = np.zeros((states, 2))
     for s in range(states):
         for i in range(size):
             for j in range(size):
@@ -304,6 +317,11 @@ def _propagate_point(
                 # sets no error scale; its correlations are NaN (empty mode) anyway
                 empty = not (N[s] > EMPTY * total_N and trace > 0)
                 scale[s] = 0.0 if empty else 1.0 / (trace * max(g_min, G_FLOOR))
+                for m in range(2):
+                    G_m = G1 if m == 0 else G2
+                    # a mode below DARK_MODE of the other's photons: its correlations are NaN
+                    dark = not (N[m] >= DARK_MODE * N[1 - m])
+                    mode_scale[s, m] = 0.0 if (empty or dark) else 1.0 / max(G_m, G_FLOOR * trace * N[m])
             u_saved[:] = u
             Nu_saved[:] = Nu
             rejected = 0
@@ -365,13 +383,18 @@ def _propagate_point(
                     # f3 (M c - M u_new) (the embedded third-order solution's difference)
                     for s in range(states):
                         estimate = 0.0
+                        on_cw = 0.0
+                        on_ccw = 0.0
                         for i in range(size):
                             for j in range(i, size):
                                 v = _M(u, s, i, j, neighbour, hop, lower, jump, gamma)
                                 Nu[s, i, j] = v
                                 e = last[s, i, j] - f3[i, j] * v
-                                estimate += (abs(e.real) + abs(e.imag)) * (1.0 if i == j else 2.0)
-                        error = max(error, estimate * scale[s])
+                                size_e = (abs(e.real) + abs(e.imag)) * (1.0 if i == j else 2.0)
+                                estimate += size_e
+                                on_cw += root[0, i] * root[0, j] * size_e
+                                on_ccw += root[1, i] * root[1, j] * size_e
+                        error = max(error, estimate * scale[s], on_cw * mode_scale[s, 0], on_ccw * mode_scale[s, 1])
                 steps += count
                 # error per unit time against tolerance / t_end; the estimate scales as h^4
                 ratio = error / (tolerance * h / t_end)
