@@ -106,8 +106,8 @@ def flush_to_disk(path: Path) -> None:
     one (what a file system may leave when a rename reaches the disk before the data).  Where
     the operating system cannot open a directory (Windows), the directory is left to it.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY)
+    try:  # a file through a writable descriptor (Windows' fsync needs one), a directory read-only
+        fd = os.open(path, os.O_RDONLY if os.path.isdir(path) else os.O_RDWR)
     except (IsADirectoryError, PermissionError):
         return
     try:

@@ -370,8 +370,9 @@ def check_truncation(
     """Solve the steady states of ``inputs`` at ``cutoff``, warn as :func:`solve` does, and
     return where the truncation is gross.
 
-    For entry points that do not compute ``truncation_error`` themselves (e.g.
-    :func:`pyspb.g2_tau`); the steady states cost little against their own work.
+    For entry points whose backend does not return the steady states' populations (the Julia
+    backend's ``tau_correlations`` and ``spectra``; the native ones do, and :func:`pyspb.g2_tau`
+    and :func:`pyspb.spectrum` then take ``truncation_error`` from them instead).
 
     Returns
     -------

@@ -73,7 +73,9 @@ class Backend(Protocol):
 
         ``N_cw``, ``N_ccw`` (npts,) and ``G_cw_cw``, ``G_cw_ccw``, ``G_ccw_ccw``,
         ``photons_cw``, ``photons_ccw`` (npts, ntau); see
-        :func:`pyspb.backends.native.dynamics.tau_correlations`.
+        :func:`pyspb.backends.native.dynamics.tau_correlations`.  A backend may add the
+        ``populations`` (npts, cutoff + 1, cutoff + 1) of the steady states it propagated:
+        :func:`pyspb.g2_tau` then takes their truncation error instead of solving them again.
         """
         ...
 

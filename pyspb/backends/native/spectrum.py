@@ -253,7 +253,7 @@ def _solve_shifts(points: list[_Point], shifts: list[np.ndarray], omega: np.ndar
         b.append(residual + 1j * omega[ks][None, :, None, None] * guess)
     systems = [(p, m, j) for p, ks in enumerate(shifts) for m in range(2) for j in range(ks.size)]
     # systems already solved to the tolerance (and those of a mode without light) are left out
-    size = np.array([np.linalg.norm(b[p][m, j]) / points[p].source_norm[m] for p, m, j in systems if True])
+    size = np.array([np.linalg.norm(b[p][m, j]) / points[p].source_norm[m] for p, m, j in systems])
     size = np.where(np.isfinite(size), size, 0.0)
     systems = [system for system, s in zip(systems, size, strict=True) if s > TOLERANCE]
     tolerance = min(0.1, TOLERANCE / max(size.max(initial=TOLERANCE), TOLERANCE))
