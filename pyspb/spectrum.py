@@ -22,7 +22,7 @@ from .attributes import annotate
 from .backends import get_backend
 from .batching import over_points
 from .grid import flatten_inputs
-from .observables import TRUNCATION_LIMIT
+from .observables import RESOLUTION, TRUNCATION_LIMIT
 from .reporting import provenance
 from .solve import check_cutoff, check_truncation, warn_if_truncated
 
@@ -86,7 +86,7 @@ def spectrum(
     values = over_points(
         compute,
         flat,
-        {**shapes, "truncation_error": ()},
+        {**shapes, "truncation_error": (), "N_cw": (), "N_ccw": ()},
         CHUNK,
         progress,
         f"pyspb.spectrum ({engine.NAME}, cutoff {cutoff})",
@@ -97,8 +97,12 @@ def spectrum(
     else:  # the backend's own steady states (no second solve): warn as solve does
         warn_if_truncated(xr.DataArray(error), cutoff, "pyspb.spectrum", stacklevel=2)
         gross = error > TRUNCATION_LIMIT
+    N = {mode: values.pop(f"N_{mode}") for mode in ("cw", "ccw")}
     for value in values.values():  # as solve: the truncated model's numbers are not the resonator's
         value[gross] = np.nan
+    for mode in ("cw", "ccw"):  # as g2_tau: an empty mode's light is rounding noise (it can be < 0)
+        empty = ~(N[mode] > RESOLUTION * (N["cw"] + N["ccw"]))
+        values[f"S_{mode}"][empty] = np.nan
     out = xr.Dataset(coords=template.coords)
     for name in names:
         extra = ("omega",) if name.startswith("S_") else ()
@@ -108,8 +112,9 @@ def spectrum(
         out[f"S_{mode}"].attrs["comment"] = (
             f"S(omega) = int dtau exp(-i omega tau) <da^dag(tau) da(0)>, da = a - <a> ({mode} mode); "
             "int S domega / 2pi = <a^dag a> - |<a>|^2; the coherent delta peak at omega = 0 is left out "
-            f"(its weight is coherent_{mode}); NaN where truncation_error of the steady state exceeds "
-            f"{TRUNCATION_LIMIT:g} (raise cutoff)"
+            f"(its weight is coherent_{mode}); NaN where the {mode} mode is empty to numerical precision "
+            f"(N below {RESOLUTION:g} of the total photon number: S would be rounding noise); NaN where "
+            f"truncation_error of the steady state exceeds {TRUNCATION_LIMIT:g} (raise cutoff)"
         )
     out.attrs.update(provenance(engine, cutoff, None))
     out.attrs["method_spectrum"] = getattr(engine, "METHOD_SPECTRUM", engine.METHOD)

@@ -62,6 +62,14 @@ def test_linear_cavity_has_no_incoherent_light():
     assert float(with_kerr.S_cw.max()) > 1e-3 * float(with_kerr.coherent_cw.max())  # the test can fail
 
 
+def test_an_empty_ccw_mode_gives_nan_with_a_reason():
+    """J = 0: no ccw light; its S is rounding noise (it came out as -1.3e-21), NaN as in g2_tau."""
+    out = spectrum(grid(J_re=0.0, J_im=0.0), np.linspace(-2.0, 2.0, 9), cutoff=3)
+    assert np.all(np.isnan(out.S_ccw))
+    assert np.all(np.isfinite(out.S_cw)) and float(out.S_cw.max()) > 0
+    assert "empty to numerical precision" in out.S_ccw.attrs["comment"]
+
+
 def test_labels_and_bad_frequencies():
     out = spectrum(grid(), [0.0, 1.0], cutoff=2)
     assert out.S_cw.dims == ("Delta", "omega") and out.S_cw.attrs["units"] == "1e-6 s"
