@@ -765,7 +765,7 @@ def steady_state_excitation_basis(
     """
     Delta, J, chi, xi, gamma = in_units_of_gamma(Delta, J, chi, xi, gamma)
     d, npts = basis.dim, Delta.size
-    workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
+    workers = _workers(threads)
     results: dict[str, np.ndarray] = {}
     counts = dict.fromkeys(PATHS, 0)
     lock = threading.Lock()
@@ -832,6 +832,11 @@ def steady_state_excitation_basis(
 def _blas_controller() -> ThreadpoolController:
     """The BLAS libraries loaded (found once: the search costs ~10 ms, a call on one point less)."""
     return ThreadpoolController()
+
+
+def _workers(threads: int | None) -> int:
+    """Workers run side by side: ``threads`` if given (at least 1), else one per core (at most 8)."""
+    return max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
 
 
 def _run(task: Callable[[np.ndarray], None], parts: list[np.ndarray], workers: int) -> None:

@@ -54,8 +54,6 @@ of every correlation function is at most 1e-7 at every delay (61 delays, 0 .. 30
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -536,7 +534,7 @@ def tau_correlations(
         ``steps`` (ETDRK4 steps taken per point, rejected ones and the photon-number checks
         included) and ``top`` (photons kept, ket or bra, per point).
     """
-    from . import DEFAULT_TOLERANCE, _run
+    from . import DEFAULT_TOLERANCE, _run, _workers
 
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     Delta, chi, xi, gamma = (np.asarray(v, dtype=float).reshape(-1) for v in (Delta, chi, xi, gamma))
@@ -560,7 +558,7 @@ def tau_correlations(
         for name, value in values.items():
             results[name][part] = value
 
-    workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
+    workers = _workers(threads)
     size = max(1, min(BATCH, -(-npts // workers)))  # at least one task per worker
     parts = [np.arange(start, min(npts, start + size)) for start in range(0, npts, size)]
     with threadpool_limits(limits=1, user_api="blas"):

@@ -46,8 +46,6 @@ unconverged value is returned.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -373,7 +371,7 @@ def spectra(
         (``|<a>|^2``), ``N_cw``, ``N_ccw`` and ``truncation_error`` (population of the top
         Fock level of either mode) of the steady state used, shape (npts,).
     """
-    from . import DEFAULT_TOLERANCE, _run, steady_state_density_matrices
+    from . import DEFAULT_TOLERANCE, _run, _workers, steady_state_density_matrices
 
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     Delta, chi, xi, gamma = (np.asarray(v, dtype=float).reshape(-1) for v in (Delta, chi, xi, gamma))
@@ -402,7 +400,7 @@ def spectra(
                 values = _lu_point_spectra(Delta[k], J[k], chi[k], xi[k], gamma[k], distinct, rho[k], cutoff)
             out["S_cw"][k], out["S_ccw"][k] = values[:, back]
 
-    workers = max(1, min(os.cpu_count() or 1, 8)) if threads is None else max(1, int(threads))
+    workers = _workers(threads)
     parts = [np.arange(npts)[w::workers] for w in range(workers)]
     with threadpool_limits(limits=1, user_api="blas"):
         _run(task, [p for p in parts if p.size], workers)
