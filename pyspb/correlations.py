@@ -26,7 +26,7 @@ from .attributes import annotate
 from .backends import get_backend
 from .batching import over_points
 from .grid import flatten_inputs
-from .observables import DARK_MODE, RESOLUTION, TRUNCATION_LIMIT, truncation_error
+from .observables import DARK_MODE, RESOLUTION, TRUNCATION_LIMIT, empty_mode, truncation_error
 from .reporting import provenance
 from .solve import check_cutoff, check_truncation, warn_if_truncated
 
@@ -61,7 +61,7 @@ def normalise(values: dict[str, np.ndarray], resolution: float = RESOLUTION) -> 
     """
     N = {"cw": values["N_cw"], "ccw": values["N_ccw"]}
     total = N["cw"] + N["ccw"]
-    empty = {mode: ~(n > resolution * total) for mode, n in N.items()}
+    empty = {mode: empty_mode(n, total, resolution) for mode, n in N.items()}
     other = {"cw": "ccw", "ccw": "cw"}
     # a mode with fewer than DARK_MODE of the other's photons: not controlled by the integrator
     dark = {mode: ~(n >= DARK_MODE * N[other[mode]]) for mode, n in N.items()}

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "DARK_MODE",
     "DETUNING_SCALE",
     "RESOLUTION",
     "TRUNCATION_LIMIT",
@@ -18,6 +19,7 @@ __all__ = [
     "TruncationWarning",
     "correlations",
     "cross_correlation",
+    "empty_mode",
     "factorial_moments",
     "G_TRUNCATION_WARNING",
     "g_truncation_estimate",
@@ -84,6 +86,14 @@ def resolution(Delta, gamma):
 
 #: highest correlation order reported
 MAX_ORDER = 4
+
+
+def empty_mode(N, total, resolution: float | np.ndarray = RESOLUTION) -> np.ndarray:
+    """Where a mode is empty to the solvers' precision: ``N`` not above ``resolution`` times the
+    total photon number ``total`` (NaN counts as empty).  Its g^(n), g2(tau) and S(omega) are 0/0
+    or rounding noise: NaN.
+    """
+    return ~(np.asarray(N) > resolution * np.asarray(total))
 
 
 def factorial_moments(marginal: np.ndarray, order: int = MAX_ORDER) -> np.ndarray:
@@ -181,7 +191,7 @@ def correlations(P: np.ndarray, resolution: float | np.ndarray = RESOLUTION) -> 
     out = {}
     for mode, m in moments.items():
         N = m[:, 0]
-        empty = N <= resolution * total[:, 0]  # includes N = 0 (no drive): g^(n) is 0/0
+        empty = empty_mode(N, total[:, 0], resolution)  # includes N = 0 (no drive): g^(n) is 0/0
         out[f"N_{mode}"] = np.where(N < resolution * total[:, 0], np.nan, N)
         safe_N = np.where(empty, 1.0, N)
         for order in range(2, MAX_ORDER + 1):
@@ -210,7 +220,7 @@ def cross_correlation(
     """
     levels = np.arange(P.shape[-1], dtype=float)
     joint = np.einsum("nab,a,b->n", P, levels, levels)
-    empty = (N_cw <= resolution * total[:, 0]) | (N_ccw <= resolution * total[:, 0])
+    empty = empty_mode(N_cw, total[:, 0], resolution) | empty_mode(N_ccw, total[:, 0], resolution)
     with np.errstate(divide="ignore", invalid="ignore"):
         g = joint / (N_cw * N_ccw)
     g[empty | (2 * joint < resolution * total[:, 1])] = np.nan

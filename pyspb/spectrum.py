@@ -22,7 +22,7 @@ from .attributes import annotate
 from .backends import get_backend
 from .batching import over_points
 from .grid import flatten_inputs
-from .observables import RESOLUTION, TRUNCATION_LIMIT
+from .observables import RESOLUTION, TRUNCATION_LIMIT, empty_mode
 from .reporting import provenance
 from .solve import check_cutoff, check_truncation, warn_if_truncated
 
@@ -101,8 +101,7 @@ def spectrum(
     for value in values.values():  # as solve: the truncated model's numbers are not the resonator's
         value[gross] = np.nan
     for mode in ("cw", "ccw"):  # as g2_tau: an empty mode's light is rounding noise (it can be < 0)
-        empty = ~(N[mode] > RESOLUTION * (N["cw"] + N["ccw"]))
-        values[f"S_{mode}"][empty] = np.nan
+        values[f"S_{mode}"][empty_mode(N[mode], N["cw"] + N["ccw"])] = np.nan
     out = xr.Dataset(coords=template.coords)
     for name in names:
         extra = ("omega",) if name.startswith("S_") else ()
