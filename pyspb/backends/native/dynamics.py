@@ -182,6 +182,20 @@ def _M(x, s, i, j, neighbour, hop, lower, jump, gamma):  # pragma: no cover (com
     return complex(commutator.imag, -commutator.real) + jumps  # -i (left - right) + jumps
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _photon_moments(x, s, size, photons):  # pragma: no cover (compiled)
+    """``(Tr x_s, Tr[n_cw x_s], Tr[n_ccw x_s])`` from the diagonal of state s (compact indices)."""
+    trace = 0.0
+    G1 = 0.0
+    G2 = 0.0
+    for i in range(size):
+        p = x[s, i, i].real
+        trace += p
+        G1 += photons[0, i] * p
+        G2 += photons[1, i] * p
+    return trace, G1, G2
+
+
 @numba.njit(cache=True, nogil=True)
 def _propagate_point(
     start, Delta, J, chi, xi, gamma, cutoff, top, tau, order, N, tolerance, out
@@ -298,14 +312,7 @@ def _propagate_point(
             # the error scale of each state: its trace times its smallest resolved g (floor G_FLOOR)
             total_N = N[0] + N[1]
             for s in range(states):
-                trace = 0.0
-                G1 = 0.0
-                G2 = 0.0
-                for i in range(size):
-                    p = u[s, i, i].real
-                    trace += p
-                    G1 += photons[0, i] * p
-                    G2 += photons[1, i] * p
+                trace, G1, G2 = _photon_moments(u, s, size, photons)
                 g_min = 1.0
                 if N[0] > EMPTY * total_N:
                     g_min = min(g_min, G1 / (trace * N[0]))
@@ -408,14 +415,7 @@ def _propagate_point(
                 Nu[:] = Nu_saved
             now = tau[index] if interval == tau[index] - now else now + interval
         for s in range(states):
-            G1 = 0.0
-            G2 = 0.0
-            for i in range(size):
-                p = u[s, i, i].real
-                G1 += photons[0, i] * p
-                G2 += photons[1, i] * p
-            out[index, s, 0] = G1
-            out[index, s, 1] = G2
+            _, out[index, s, 0], out[index, s, 1] = _photon_moments(u, s, size, photons)
     return steps
 
 
