@@ -103,6 +103,8 @@ DEFAULT_TOLERANCE = 1e-12
 RESTART = 60
 #: restarts of one GMRES call before the point is handed to the sparse LU
 MAX_RESTARTS = 5
+#: GMRES cycles preconditioned by the level solve before a point turns to the no-jump inverse
+LEVEL_RESTARTS = 2
 #: weight refinements (passes) at most
 MAX_PASSES = 4
 #: eigenvector-basis condition number above which a point uses the Schur form of H_eff
@@ -335,30 +337,37 @@ class _GradedSystem:
         self.A1, self.A2 = basis.A1, basis.A2
         self.npts, self.dim = Delta.size, K.size
         self.vacuum_row = np.ones(self.npts)
+        self.cutoff = basis.cutoff
         self.ratios = ratios
         self.weights = np.cumprod(ratios, axis=1)
         r = ratios[:, K]  # ratio of the level of each basis vector, shape (npts, d)
         self.r = np.ascontiguousarray(r)
         self.gamma_flat = np.ascontiguousarray(gamma, dtype=float)
-        self.jump_csr = _csr_arrays(basis.A1) + _csr_arrays(basis.A2)
-        #: apply ``L S^-1 z`` as ``z + J S^-1 z`` (two dense products fewer per iteration);
-        #: False: ``L`` explicitly (see :meth:`preconditioned`)
-        self.shortcut = True
+        #: ``A1, A1^T, A2`` in CSR form, for the kernels
+        self.operators = _sparse_operators(basis.cutoff)
+        self.rows, self.columns = _level_order(basis.cutoff)
+        #: the right preconditioner: "levels" (:meth:`level_solve`) or "no-jump" (``S^-1``,
+        #: set by :meth:`decompose`)
+        self.preconditioner = "levels"
         energy = basis.energies(Delta, J, chi)
-        phase = coupling_phase(J)[:, None, None]
+        self.drive = xi * coupling_phase(J)  # c = xi e^{i phi}
         self.diagonal = energy - 0.5j * gamma[:, None] * K  # diagonal of H_eff
-        # graded H_eff = diag + c A1 R + c* R^-1 A1^T, c = xi e^{i phi}, R = diag(r)
-        drive = xi[:, None, None] * phase
+        # graded H_eff = diag + c A1 R + c* R^-1 A1^T, R = diag(r)
+        drive = self.drive[:, None, None]
         lower = basis.A1.toarray()[None, :, :] * r[:, None, :]
         raise_ = basis.A1.T.toarray()[None, :, :] / r[:, :, None]
         H = drive * lower + np.conj(drive) * raise_
         H[:, np.arange(self.dim), np.arange(self.dim)] += self.diagonal
         self.H = H
-        omega, self.W = np.linalg.eig(H)
+        self.H_dagger = np.ascontiguousarray(np.conj(np.swapaxes(H, 1, 2)))
+
+    def decompose(self) -> None:
+        """Eigen-decomposition ``H_eff = W Omega W^-1`` per point (``O(d^3)``), for :meth:`no_jump_inverse`."""
+        omega, self.W = np.linalg.eig(self.H)
         self.W_inv = np.linalg.inv(self.W)
         # conjugate transposes, contiguous, made once (every GMRES iteration multiplies by them)
-        self.H_dagger, self.W_dagger, self.W_inv_dagger = (
-            np.ascontiguousarray(np.conj(np.swapaxes(M, 1, 2))) for M in (self.H, self.W, self.W_inv)
+        self.W_dagger, self.W_inv_dagger = (
+            np.ascontiguousarray(np.conj(np.swapaxes(M, 1, 2))) for M in (self.W, self.W_inv)
         )
         self.denominator = -1j * (omega[:, :, None] - np.conj(omega)[:, None, :])
         # Where H_eff is close to defective (e.g. chi = 0, where its eigenvalues are
@@ -367,15 +376,17 @@ class _GradedSystem:
         condition = np.linalg.norm(self.W, axis=(1, 2)) * np.linalg.norm(self.W_inv, axis=(1, 2))
         self.schur = {}
         for k in np.flatnonzero(~(condition < SCHUR_CONDITION)):
-            T, Z = scipy.linalg.schur(H[k], output="complex")
+            T, Z = scipy.linalg.schur(self.H[k], output="complex")
             self.schur[int(k)] = (T, Z)
+        self.preconditioner = "no-jump"
 
     def jumps(self, x: np.ndarray) -> np.ndarray:
         """Graded jump term ``gamma (A1 y A1^T + A2 y A2^T)`` with ``y = r r^T * x``."""
         from . import krylov  # numba: imported and compiled at the first use
 
         out = np.empty_like(x)
-        krylov.graded_jumps(np.ascontiguousarray(x), self.r, self.gamma_flat, *self.jump_csr, out)
+        A1, _, A2 = self.operators
+        krylov.graded_jumps(np.ascontiguousarray(x), self.r, self.gamma_flat, A1, A2, out)
         return out
 
     def no_jump(self, x: np.ndarray) -> np.ndarray:
@@ -394,22 +405,53 @@ class _GradedSystem:
             x[k] = Z @ (solution / scale) @ np.conj(Z.T)
         return x
 
+    def level_solve(self, z: np.ndarray) -> np.ndarray:
+        """``M^-1 z`` for packed ``z`` (:class:`_Hermitian`), ``M`` the level-lower part of ``A``
+        (diagonal and the drive's raising part): one pass by increasing level
+        (:func:`pyspb.backends.native.krylov.level_solve`).  Returns the Hermitian ``d x d`` matrices."""
+        from . import krylov
+
+        out = np.empty((self.npts, self.dim, self.dim), dtype=complex)
+        hermitian = _hermitian(self.dim)
+        args = (self.vacuum_row, self.drive, self.r, self.diagonal, self.rows, self.columns, hermitian.position)
+        krylov.level_solve(np.ascontiguousarray(z), *args, self.operators[1], out)
+        return out
+
+    def liouvillian(self, x: np.ndarray, full: bool = True) -> np.ndarray:
+        """``A x``, packed (:class:`_Hermitian`): the graded ``L x`` of Hermitian ``x`` with the
+        vacuum equation replaced by ``vacuum_row x_00`` (sparse drive and jumps, compiled:
+        :func:`pyspb.backends.native.krylov.graded_liouvillian`); with ``full`` False its
+        level-lower part ``M x`` (the inverse of :meth:`level_solve`)."""
+        from . import krylov
+
+        out = np.empty((self.npts, self.dim**2))
+        args = (self.vacuum_row, self.drive, self.r, self.diagonal, self.gamma_flat, _hermitian(self.dim).position)
+        krylov.graded_liouvillian(np.ascontiguousarray(x), *args, *self.operators, full, out)
+        return out
+
+    def precondition(self, z: np.ndarray) -> np.ndarray:
+        """``x = P z`` for packed ``z``, the right preconditioner: :meth:`level_solve` or :meth:`no_jump_inverse`."""
+        if self.preconditioner == "levels":
+            return self.level_solve(z)
+        return self.no_jump_inverse(_hermitian(self.dim).unpack(z))
+
     def preconditioned(self, z: np.ndarray) -> np.ndarray:
-        """``A S^-1 z``: ``L S^-1 z`` with the vacuum equation replaced by ``sigma (S^-1 z)_00``.
+        """``A P z`` (packed in, packed out): ``L P z`` with the vacuum equation replaced by
+        ``sigma (P z)_00``.
 
         ``sigma`` (:attr:`vacuum_row`, per point) puts the vacuum equation on the scale of the
         others, so that GMRES's tolerance, relative to the right-hand side ``sigma e_00``, is
-        a tolerance on the Liouvillian's own residual.
-
-        ``L`` is applied explicitly (not as ``1 + J S^-1``), so GMRES minimises the true
-        residual even where the eigen-decomposition of H_eff is ill-conditioned (measured: the
-        shortcut costs accuracy at chi ~ 500 gamma, where energies ~1e4 gamma cancel in S x).
+        a tolerance on the Liouvillian's own residual.  ``L`` is applied explicitly
+        (:meth:`liouvillian`), so GMRES minimises the true residual whatever the accuracy of
+        the preconditioner ``P``.
         """
-        x = self.no_jump_inverse(z)
-        out = self.jumps(x)
-        out += z if self.shortcut else self.no_jump(x)
-        out[:, 0, 0] = self.vacuum_row * x[:, 0, 0]
-        return out
+        return self.liouvillian(self.precondition(z))
+
+    def start(self, x: np.ndarray) -> np.ndarray:
+        """A packed ``z`` with ``P z = x`` (``P^-1 x``): the GMRES start for a first guess ``x``."""
+        if self.preconditioner == "levels":
+            return self.liouvillian(x, full=False)
+        return _hermitian(self.dim).pack(self.no_jump(x))
 
     def residual(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Relative residual of ``L x = 0`` (vacuum equation left out) per point, and its scale.
@@ -438,20 +480,35 @@ class _GradedSystem:
             "ratios",
             "weights",
             "diagonal",
+            "drive",
             "H",
-            "W",
-            "W_inv",
             "H_dagger",
-            "W_dagger",
-            "W_inv_dagger",
-            "denominator",
             "vacuum_row",
         ):
             setattr(sub, name, getattr(self, name)[keep])
         sub.npts = keep.size
-        position = {int(k): i for i, k in enumerate(keep)}
-        sub.schur = {position[k]: v for k, v in self.schur.items() if k in position}
+        if self.preconditioner == "no-jump":
+            for name in ("W", "W_inv", "W_dagger", "W_inv_dagger", "denominator"):
+                setattr(sub, name, getattr(self, name)[keep])
+            position = {int(k): i for i, k in enumerate(keep)}
+            sub.schur = {position[k]: v for k, v in self.schur.items() if k in position}
         return sub
+
+
+@lru_cache(maxsize=8)
+def _level_order(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(k, l)`` (``k <= l``) of the density-matrix elements by increasing level ``K_k + K_l``."""
+    K = excitation_basis(cutoff).K
+    k, l = np.triu_indices(K.size)
+    order = np.argsort(K[k] + K[l], kind="stable")
+    return k[order].astype(np.int64), l[order].astype(np.int64)
+
+
+@lru_cache(maxsize=8)
+def _sparse_operators(cutoff: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+    """``A1, A1^T, A2`` of the excitation basis in CSR form (:func:`_csr_arrays`)."""
+    basis = excitation_basis(cutoff)
+    return tuple(_csr_arrays(A) for A in (basis.A1, basis.A1.T, basis.A2))
 
 
 def _csr_arrays(A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -578,9 +635,10 @@ def _level_populations(rho: np.ndarray, K: np.ndarray, levels: int) -> np.ndarra
 
 
 def _solve_graded(
-    system: _GradedSystem, b: np.ndarray, tolerance: float, start: np.ndarray | None = None
+    system: _GradedSystem, b: np.ndarray, tolerance: float, start: np.ndarray | None = None, restarts: int = 1
 ) -> np.ndarray:
-    """``z`` with ``system.preconditioned(z) = b`` by GMRES, per point; ``start``: first guess of ``z`` (or 0).
+    """``x = P z`` with ``system.preconditioned(z) = b`` by GMRES (``restarts`` cycles at most), per
+    point; ``start``: first guess of ``x`` (or 0).
 
     Every vector of this system is a Hermitian matrix (``S``, ``J`` and the vacuum equation map
     Hermitian matrices to Hermitian matrices, ``b`` is real), so GMRES runs on real vectors of
@@ -601,11 +659,11 @@ def _solve_graded(
                 last.clear()
                 last[key] = system.subset(active)
             sub = last[key]
-        return hermitian.pack(sub.preconditioned(hermitian.unpack(v)))
+        return sub.preconditioned(v)
 
-    x0 = None if start is None or not np.any(start) else hermitian.pack(start)
-    v, _ = _gmres(operator, hermitian.pack(b), tolerance, RESTART, MAX_RESTARTS, x0=x0)
-    return hermitian.unpack(v)
+    x0 = None if start is None or not np.any(start) else system.start(start)
+    v, _ = _gmres(operator, hermitian.pack(b), tolerance, RESTART, restarts, x0=x0)
+    return system.precondition(v)
 
 
 class _Hermitian:
@@ -621,6 +679,9 @@ class _Hermitian:
         self.diagonal = np.arange(d) * (d + 1)
         self.upper, self.lower = k * d + l, l * d + k
         self.m = k.size
+        #: index of (k, l), k < l, among the packed off-diagonal elements (for the kernels)
+        self.position = np.zeros((d, d), dtype=np.int64)
+        self.position[k, l] = np.arange(self.m)
 
     def pack(self, x: np.ndarray) -> np.ndarray:
         n, d, m = x.shape[0], self.d, self.m
@@ -691,21 +752,16 @@ def _solve_batch(
             x0 = None if start is None else start[todo] / (t[:, :, None] * t[:, None, :])
             if x0 is not None:
                 x0[~np.all(np.isfinite(x0), axis=(1, 2))] = 0.0
-            z = _solve_graded(system, b, tolerance, start=None if x0 is None else system.no_jump(x0))
-            x = system.no_jump_inverse(z)
+            x = _solve_graded(system, b, tolerance, start=x0, restarts=LEVEL_RESTARTS)
             residual, scale = system.residual(x)
-            # Where S^-1 is inaccurate (ill-conditioned eigenvectors of H_eff, or energies
-            # much larger than the terms that remain of S x), z + J S^-1 z is not L S^-1 z:
-            # those points continue with L applied explicitly, from where they are.  The
-            # shortcut's answer must meet the tolerance itself (not the 100x rounding margin
-            # of the explicit answer): measured, at chi ~ 500 gamma its residual stalls at
-            # ~1.5e-11 with errors of 3e-12 in rho, while the strong-drive regimes reach 1e-14
-            # to 1e-12.
+            # Where the level preconditioner is not enough (GMRES did not converge in its
+            # cycles: very strong drive), the point goes on from where it is, preconditioned by
+            # the exact no-jump inverse S^-1 (an eigen-decomposition of H_eff per point).
             again = np.flatnonzero(~(residual <= tolerance) & np.all(np.isfinite(x), axis=(1, 2)))
             if again.size:
                 sub = system.subset(again)
-                sub.shortcut = False
-                x[again] = sub.no_jump_inverse(_solve_graded(sub, b[again], tolerance, start=sub.no_jump(x[again])))
+                sub.decompose()
+                x[again] = _solve_graded(sub, b[again], tolerance, start=x[again], restarts=MAX_RESTARTS)
                 residual[again], scale[again] = sub.residual(x[again])
             converged = residual <= 100 * tolerance
         t = system.weights[:, basis.K]

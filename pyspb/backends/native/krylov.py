@@ -25,12 +25,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["graded_jumps", "orthogonalize"]
+__all__ = ["graded_jumps", "graded_liouvillian", "level_solve", "orthogonalize"]
 
 
 @numba.njit(cache=True, nogil=True)
-def _sandwich_add(y, indptr, indices, data, t, out, g):  # pragma: no cover - compiled
-    """``out += g A y A^T`` for one complex (d, d) ``y``; ``A`` real CSR; ``t`` (d, d) scratch."""
+def _left_product(y, indptr, indices, data, t):  # pragma: no cover - compiled
+    """``t = A y`` for a real CSR ``A`` and a complex (d, d) ``y`` (rows of ``y`` read whole)."""
     d = y.shape[0]
     t[:, :] = 0.0
     for k in range(d):
@@ -38,16 +38,31 @@ def _sandwich_add(y, indptr, indices, data, t, out, g):  # pragma: no cover - co
             a, row = data[p], indices[p]
             for l in range(d):
                 t[k, l] += a * y[row, l]
-    for k in range(d):
-        for l in range(d):
-            total = 0.0j
-            for p in range(indptr[l], indptr[l + 1]):
-                total += data[p] * t[k, indices[p]]
-            out[k, l] += g * total
 
 
 @numba.njit(cache=True, nogil=True)
-def graded_jumps(x, r, gamma, indptr1, indices1, data1, indptr2, indices2, data2, out):  # pragma: no cover
+def _adjoint(t, u):  # pragma: no cover - compiled
+    """``u = t^H`` for a complex (d, d) ``t``."""
+    d = t.shape[0]
+    for k in range(d):
+        for l in range(d):
+            u[k, l] = np.conj(t[l, k])
+
+
+@numba.njit(cache=True, nogil=True)
+def _jump_add(t, A, u, v, out):  # pragma: no cover - compiled
+    """``out += A t^H`` (``A = (indptr, indices, data)``, CSR); ``u``, ``v`` scratch.
+
+    With ``t = A y`` and ``y`` Hermitian, ``A t^H = A y A^T``: a jump sandwich from two left
+    products (rows read whole) and one adjoint.
+    """
+    _adjoint(t, u)
+    _left_product(u, A[0], A[1], A[2], v)
+    out += v
+
+
+@numba.njit(cache=True, nogil=True)
+def graded_jumps(x, r, gamma, A1, A2, out):  # pragma: no cover - compiled
     """Graded jumps of a batch: for every point n::
 
         out[n] = gamma[n] (A1 y A1^T + A2 y A2^T),   y_kl = r[n, k] r[n, l] x[n, k, l]
@@ -60,21 +75,159 @@ def graded_jumps(x, r, gamma, indptr1, indices1, data1, indptr2, indices2, data2
         Grading ratio of the level of each basis vector, per point.
     gamma : float ndarray, shape (npts,)
         Loss rate per point.
-    indptr1, indices1, data1, indptr2, indices2, data2 : ndarray
-        ``A1`` and ``A2`` in CSR form (int64 indices, float64 data).
+    A1, A2 : tuple of ndarray
+        ``A1`` and ``A2`` in CSR form ``(indptr, indices, data)`` (int64 indices, float64 data).
     out : complex ndarray, shape (npts, d, d)
         Overwritten with the result.
     """
     npts, d = x.shape[0], x.shape[1]
     y = np.empty((d, d), dtype=np.complex128)
     t = np.empty((d, d), dtype=np.complex128)
+    u = np.empty((d, d), dtype=np.complex128)
+    v = np.empty((d, d), dtype=np.complex128)
     for n in range(npts):
         for k in range(d):
             for l in range(d):
                 y[k, l] = r[n, k] * r[n, l] * x[n, k, l]
         out[n, :, :] = 0.0
-        _sandwich_add(y, indptr1, indices1, data1, t, out[n], gamma[n])
-        _sandwich_add(y, indptr2, indices2, data2, t, out[n], gamma[n])
+        for A in (A1, A2):
+            _left_product(y, A[0], A[1], A[2], t)
+            _jump_add(t, A, u, v, out[n])
+        out[n] *= gamma[n]
+
+
+@numba.njit(cache=True, nogil=True)
+def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, position, A1T, out):  # pragma: no cover
+    """Solve ``M x = z`` per point, ``M`` the level-lower part of the vacuum-fixed graded Liouvillian.
+
+    Order the elements ``x_kl`` by their level ``s = K_k + K_l``.  The graded Liouvillian is
+    diagonal inside a level (``D_kl = -i (E_k - E_l^*)``, ``E`` the diagonal of H_eff), the
+    drive's raising part ``B = c^* R^-1 A1^T`` brings level ``s - 1`` to ``s``, its lowering
+    part brings ``s + 1`` to ``s`` and the jumps ``s + 2`` to ``s``.  ``M`` keeps the diagonal
+    and the raising part, ``M x = D x - i (B x - x B^H)``, with the vacuum equation
+    ``(M x)_00 = vacuum_row x_00``; it is lower triangular in level order, so one pass by
+    increasing level solves it (one level sweep of :mod:`pyspb.backends.native.gauss_seidel`
+    applied to ``z`` from zero).
+
+    Parameters
+    ----------
+    z : float ndarray, shape (npts, d^2)
+        Hermitian right-hand sides, packed: ``[z_kk, sqrt(2) Re z_kl, sqrt(2) Im z_kl]`` (``k < l``
+        at ``d + position[k, l]`` and ``d + d (d - 1) / 2 + position[k, l]``).
+    vacuum_row : float ndarray, shape (npts,)
+        Weight of the vacuum equation.
+    drive : complex ndarray, shape (npts,)
+        ``c = xi exp(i arg J)`` (units of gamma).
+    r : float ndarray, shape (npts, d)
+        Grading ratio of the level of each basis vector.
+    diagonal : complex ndarray, shape (npts, d)
+        Diagonal ``E`` of the graded H_eff (units of gamma).
+    rows, columns : int ndarray, shape (d (d + 1) / 2,)
+        ``(k, l)`` (``k <= l``) of the upper-triangle elements by increasing level, the vacuum
+        first.
+    position : int ndarray, shape (d, d)
+        Index of ``(k, l)``, ``k < l``, among the packed off-diagonal elements.
+    A1T : tuple of ndarray
+        ``A1^T`` in CSR form ``(indptr, indices, data)``.
+    out : complex ndarray, shape (npts, d, d)
+        Overwritten with ``x`` (Hermitian, both triangles).
+    """
+    npts, d = out.shape[0], out.shape[1]
+    m = d * (d - 1) // 2
+    half = np.sqrt(0.5)
+    indptr, indices, data = A1T
+    inverse_r = np.empty(d)
+    for n in range(npts):
+        c = drive[n]
+        x = out[n]
+        for k in range(d):
+            inverse_r[k] = 1.0 / r[n, k]
+        x[0, 0] = z[n, 0] / vacuum_row[n]
+        for p in range(1, rows.size):
+            k, l = rows[p], columns[p]
+            if k == l:
+                z_kl = z[n, k] + 0.0j
+            else:
+                i = d + position[k, l]
+                z_kl = half * (z[n, i] + 1j * z[n, i + m])
+            # (A1^T x)_kl and (x A1)_kl: elements of level s - 1, already solved (upper
+            # triangle, but (k, q) with q < k in the same level as k, read as conj x_qk)
+            left = 0.0j
+            for q in range(indptr[k], indptr[k + 1]):
+                left += data[q] * x[indices[q], l]
+            right = 0.0j
+            for q in range(indptr[l], indptr[l + 1]):
+                column = indices[q]
+                right += (x[k, column] if k <= column else np.conj(x[column, k])) * data[q]
+            lower = np.conj(c) * left * inverse_r[k] - c * right * inverse_r[l]
+            # x_kl = (z_kl + i lower) / D_kl with D_kl = -i (E_k - E_l^*) = -i e
+            e = diagonal[n, k] - np.conj(diagonal[n, l])
+            x[k, l] = (z_kl + 1j * lower) * 1j * np.conj(e) / (e.real * e.real + e.imag * e.imag)
+        for k in range(d):  # the lower triangle
+            for l in range(k):
+                x[k, l] = np.conj(x[l, k])
+
+
+@numba.njit(cache=True, nogil=True)
+def graded_liouvillian(
+    x, vacuum_row, drive, r, diagonal, gamma, position, A1, A1T, A2, full, out
+):  # pragma: no cover - compiled
+    """The vacuum-fixed graded Liouvillian ``A x`` of a batch of Hermitian ``x``, from sparse products.
+
+    ``(A x)_kl = D_kl x_kl - i (G - G^H)_kl + gamma (A1 y A1^T + A2 y A2^T)_kl`` with the graded
+    drive ``G = H' x``, ``H' = c A1 R + c^* R^-1 A1^T`` (``R = diag(r)``; ``x H'^H = G^H`` as
+    ``x`` is Hermitian), ``y = R x R`` and ``D`` as in :func:`level_solve`;
+    ``(A x)_00 = vacuum_row x_00``.  Every product is a sparse product from the left (rows read
+    whole); ``A1 y = (A1 R x) R`` reuses the drive's product.  Arguments as in
+    :func:`level_solve` and :func:`graded_jumps` (``A1``, ``A1^T``, ``A2`` in CSR form); ``out``
+    (npts, d^2) real receives ``A x`` packed as ``z`` of :func:`level_solve` (``A x`` is
+    Hermitian).  With ``full`` False, only the level-lower part ``M x`` of :func:`level_solve`
+    (no lowering drive, no jumps).
+    """
+    npts, d = x.shape[0], x.shape[1]
+    m = d * (d - 1) // 2
+    root2 = np.sqrt(2.0)
+    y = np.empty((d, d), dtype=np.complex128)
+    t = np.empty((d, d), dtype=np.complex128)
+    u = np.empty((d, d), dtype=np.complex128)
+    v = np.empty((d, d), dtype=np.complex128)
+    raising = np.empty((d, d), dtype=np.complex128)
+    lowering = np.zeros((d, d), dtype=np.complex128)
+    G = np.empty((d, d), dtype=np.complex128)
+    G_h = np.empty((d, d), dtype=np.complex128)
+    jumps = np.zeros((d, d), dtype=np.complex128)
+    for n in range(npts):
+        c, rn = drive[n], r[n]
+        xn = x[n]
+        _left_product(xn, A1T[0], A1T[1], A1T[2], raising)  # A1^T x
+        if full:
+            for k in range(d):
+                for l in range(d):
+                    y[k, l] = rn[k] * xn[k, l]
+            _left_product(y, A1[0], A1[1], A1[2], lowering)  # A1 R x
+            for k in range(d):
+                for l in range(d):
+                    t[k, l] = lowering[k, l] * rn[l]  # A1 y
+                    y[k, l] *= rn[l]  # y = R x R
+            jumps[:, :] = 0.0
+            _jump_add(t, A1, u, v, jumps)
+            _left_product(y, A2[0], A2[1], A2[2], t)
+            _jump_add(t, A2, u, v, jumps)
+        for k in range(d):
+            for l in range(d):
+                G[k, l] = c * lowering[k, l] + np.conj(c) * raising[k, l] / rn[k]
+        _adjoint(G, G_h)
+        for k in range(d):
+            for l in range(k, d):
+                e = diagonal[n, k] - np.conj(diagonal[n, l])
+                value = -1j * (e * xn[k, l] + G[k, l] - G_h[k, l]) + gamma[n] * jumps[k, l]
+                if k == l:
+                    out[n, k] = value.real
+                else:
+                    i = d + position[k, l]
+                    out[n, i] = root2 * value.real
+                    out[n, i + m] = root2 * value.imag
+        out[n, 0] = vacuum_row[n] * xn[0, 0].real
 
 
 @numba.njit(cache=True, nogil=True)
@@ -97,9 +250,7 @@ def orthogonalize(basis, j, w, h):  # pragma: no cover - compiled
     npts, size = w.shape
     for n in range(npts):
         for i in range(j + 1):
-            total = 0.0
-            for k in range(size):
-                total += basis[n, i, k] * w[n, k]
+            total = np.dot(basis[n, i], w[n])  # BLAS
             for k in range(size):
                 w[n, k] -= total * basis[n, i, k]
             h[n, i] = total
