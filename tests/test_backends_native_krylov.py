@@ -77,9 +77,9 @@ def test_level_solve_inverts_the_level_lower_part():
     r, gamma, c, E, vacuum_row = _random_point_data(rng, basis, n)
     hermitian = native._hermitian(d)
     operators = native._sparse_operators(cutoff)
-    rows, columns = native._level_order(cutoff)
+    rows, columns, packed = native._level_order(cutoff)
     x = np.full_like(z, np.nan)
-    krylov.level_solve(hermitian.pack(z), vacuum_row, c, r, E, rows, columns, hermitian.position, operators[1], x)
+    krylov.level_solve(hermitian.pack(z), vacuum_row, c, r, E, rows, columns, packed, operators[1], x)
     lower = np.full((n, d * d), np.nan)
     krylov.graded_liouvillian(x, vacuum_row, c, r, E, gamma, hermitian.position, *operators, False, lower)
     A1 = basis.A1.toarray()
@@ -110,3 +110,27 @@ def test_orthogonalize_matches_projection_onto_a_qr_basis():
     np.testing.assert_allclose(h, expected_h, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(w, expected_w, rtol=1e-12, atol=1e-13)
     assert np.abs(np.einsum("nid,nd->ni", basis[:, : j + 1], w)).max() < 1e-13
+
+
+def test_givens_rotations_give_the_least_squares_residual_and_solution_of_gmres():
+    """After each column, |g_{j+1}| is the least-squares residual of min |beta e1 - H y| and the
+    rotated triangle gives its solution (numpy's lstsq as reference), real and complex."""
+    rng = np.random.default_rng(5)
+    n, m = 2, 6
+    for dtype in (float, complex):
+        H = np.triu(rng.normal(size=(n, m + 1, m)), -1).astype(dtype)
+        if dtype is complex:
+            H = H + 1j * np.triu(rng.normal(size=(n, m + 1, m)), -1)
+        beta = rng.uniform(0.5, 2.0, size=n)
+        rotated, rotations, g = H.copy(), np.zeros((n, m, 2), dtype=dtype), np.zeros((n, m + 1), dtype=dtype)
+        g[:, 0] = beta
+        for j in range(m):
+            krylov.givens_rotate(rotated, j, rotations, g)
+            y = native._triangular_solve(rotated[:, : j + 1, : j + 1], g[:, : j + 1])
+            for k in range(n):
+                e1 = np.zeros(j + 2)
+                e1[0] = beta[k]
+                expected, *_ = np.linalg.lstsq(H[k, : j + 2, : j + 1], e1, rcond=None)
+                residual = np.linalg.norm(e1 - H[k, : j + 2, : j + 1] @ expected)
+                np.testing.assert_allclose(abs(g[k, j + 1]), residual, rtol=1e-12, atol=1e-14)
+                np.testing.assert_allclose(y[k], expected, rtol=1e-10, atol=1e-12)

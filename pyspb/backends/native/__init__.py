@@ -345,7 +345,7 @@ class _GradedSystem:
         self.gamma_flat = np.ascontiguousarray(gamma, dtype=float)
         #: ``A1, A1^T, A2`` in CSR form, for the kernels
         self.operators = _sparse_operators(basis.cutoff)
-        self.rows, self.columns = _level_order(basis.cutoff)
+        self.rows, self.columns, self.packed = _level_order(basis.cutoff)
         #: the right preconditioner: "levels" (:meth:`level_solve`) or "no-jump" (``S^-1``,
         #: set by :meth:`decompose`)
         self.preconditioner = "levels"
@@ -408,12 +408,12 @@ class _GradedSystem:
     def level_solve(self, z: np.ndarray) -> np.ndarray:
         """``M^-1 z`` for packed ``z`` (:class:`_Hermitian`), ``M`` the level-lower part of ``A``
         (diagonal and the drive's raising part): one pass by increasing level
-        (:func:`pyspb.backends.native.krylov.level_solve`).  Returns the Hermitian ``d x d`` matrices."""
+        (:func:`pyspb.backends.native.krylov.level_solve`).  Returns the Hermitian ``d x d`` matrices.
+        """
         from . import krylov
 
         out = np.empty((self.npts, self.dim, self.dim), dtype=complex)
-        hermitian = _hermitian(self.dim)
-        args = (self.vacuum_row, self.drive, self.r, self.diagonal, self.rows, self.columns, hermitian.position)
+        args = (self.vacuum_row, self.drive, self.r, self.diagonal, self.rows, self.columns, self.packed)
         krylov.level_solve(np.ascontiguousarray(z), *args, self.operators[1], out)
         return out
 
@@ -421,7 +421,8 @@ class _GradedSystem:
         """``A x``, packed (:class:`_Hermitian`): the graded ``L x`` of Hermitian ``x`` with the
         vacuum equation replaced by ``vacuum_row x_00`` (sparse drive and jumps, compiled:
         :func:`pyspb.backends.native.krylov.graded_liouvillian`); with ``full`` False its
-        level-lower part ``M x`` (the inverse of :meth:`level_solve`)."""
+        level-lower part ``M x`` (the inverse of :meth:`level_solve`).
+        """
         from . import krylov
 
         out = np.empty((self.npts, self.dim**2))
@@ -496,12 +497,14 @@ class _GradedSystem:
 
 
 @lru_cache(maxsize=8)
-def _level_order(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(k, l)`` (``k <= l``) of the density-matrix elements by increasing level ``K_k + K_l``."""
+def _level_order(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(k, l)`` (``k <= l``) of the density-matrix elements by increasing level ``K_k + K_l``
+    (row by row inside a level), and where each is in a packed vector (:class:`_Hermitian`)."""
     K = excitation_basis(cutoff).K
     k, l = np.triu_indices(K.size)
     order = np.argsort(K[k] + K[l], kind="stable")
-    return k[order].astype(np.int64), l[order].astype(np.int64)
+    k, l = k[order].astype(np.int64), l[order].astype(np.int64)
+    return k, l, np.where(k == l, 0, K.size + _hermitian(K.size).position[k, l]).astype(np.int64)
 
 
 @lru_cache(maxsize=8)
@@ -534,8 +537,7 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
     npts, shape = b.shape[0], b.shape
     b = b.reshape(npts, -1)
     real = b.dtype == np.float64
-    if real:
-        from . import krylov  # numba: imported and compiled at the first use
+    from . import krylov  # numba: imported and compiled at the first use
     b_norm = np.linalg.norm(b, axis=1)
     residual = np.ones(npts)
     active = np.arange(npts)
@@ -557,9 +559,12 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
         # the Krylov vectors of every point, preallocated: Gram-Schmidt works on views of it
         basis = np.empty((n, restart + 1, r.shape[1]), dtype=b.dtype)
         basis[:, 0] = r / beta[:, None]
+        # the Hessenberg matrix, made upper triangular by Givens rotations as it grows (compiled):
+        # the least-squares residual of the rotated right-hand side g is its last element
         hessenberg = np.zeros((n, restart + 1, restart), dtype=b.dtype)
-        rhs = np.zeros((n, restart + 1), dtype=b.dtype)
-        rhs[:, 0] = beta
+        rotations = np.zeros((n, restart, 2), dtype=b.dtype)
+        g = np.zeros((n, restart + 1), dtype=b.dtype)
+        g[:, 0] = beta
         for j in range(restart):
             w = operator(basis[:, j].reshape((n,) + shape[1:]), active).reshape(n, -1)
             if real:  # modified Gram-Schmidt, point by point (compiled)
@@ -576,27 +581,24 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
             h_next = np.linalg.norm(w, axis=1)
             hessenberg[:, j + 1, j] = h_next
             basis[:, j + 1] = w / np.where(h_next > 0, h_next, 1.0)[:, None]
-            H = hessenberg[:, : j + 2, : j + 1]
-            Q, R = np.linalg.qr(H, mode="reduced")
-            # a happy breakdown leaves a zero pivot: its component of y is zero anyway
-            pivots = R[:, np.arange(j + 1), np.arange(j + 1)]
-            R[:, np.arange(j + 1), np.arange(j + 1)] = np.where(np.abs(pivots) > 0, pivots, 1.0)
-            y = np.linalg.solve(R, np.matmul(np.conj(np.swapaxes(Q, 1, 2)), rhs[:, : j + 2, None]))[..., 0]
-            estimate = np.linalg.norm(rhs[:, : j + 2] - np.matmul(H, y[:, :, None])[:, :, 0], axis=1)
+            krylov.givens_rotate(hessenberg, j, rotations, g)
+            estimate = np.abs(g[:, j + 1])
             finished = estimate <= tolerance * b_norm[active]
             if finished.all() or j == restart - 1:
                 break
             if finished.any():
                 # points that are done leave the cycle: their update now, the others go on in
                 # the same arrays, moved up in place (no new memory)
-                x[active[finished]] += np.matmul(y[finished, None, :], basis[finished, : j + 1])[:, 0]
+                y = _triangular_solve(hessenberg[finished, : j + 1, : j + 1], g[finished, : j + 1])
+                x[active[finished]] += np.matmul(y[:, None, :], basis[finished, : j + 1])[:, 0]
                 go_on = np.flatnonzero(~finished)
                 for new_row, old_row in enumerate(go_on):
                     if new_row != old_row:
                         basis[new_row, : j + 2] = basis[old_row, : j + 2]
                 active, n = active[go_on], go_on.size
-                basis, hessenberg, rhs = basis[:n], hessenberg[go_on], rhs[go_on]
-        x[active] += np.matmul(y[:, None, :], basis[:, : y.shape[1]])[:, 0]
+                basis, hessenberg, rotations, g = basis[:n], hessenberg[go_on], rotations[go_on], g[go_on]
+        y = _triangular_solve(hessenberg[:, : j + 1, : j + 1], g[:, : j + 1])
+        x[active] += np.matmul(y[:, None, :], basis[:, : j + 1])[:, 0]
         active, n = cycle, cycle.size
         r = b[active] - operator(x[active].reshape((n,) + shape[1:]), active).reshape(n, -1)
         residual[active] = np.linalg.norm(r, axis=1) / b_norm[active]
@@ -605,6 +607,18 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
         if active.size == 0:
             break
     return x.reshape(shape), residual
+
+
+def _triangular_solve(R: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``y`` with ``R y = g`` for a batch of upper-triangular ``R`` (rotated Hessenberg matrices).
+
+    A happy breakdown leaves a zero pivot: its component of ``y`` is zero anyway (pivot set to 1).
+    """
+    R = np.triu(R)
+    diagonal = np.arange(R.shape[1])
+    pivots = R[:, diagonal, diagonal]
+    R[:, diagonal, diagonal] = np.where(np.abs(pivots) > 0, pivots, 1.0)
+    return np.linalg.solve(R, g[..., None])[..., 0]
 
 
 def _perturbative_ratios(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np.ndarray:

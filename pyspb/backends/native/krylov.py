@@ -25,7 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["graded_jumps", "graded_liouvillian", "level_solve", "orthogonalize"]
+__all__ = ["givens_rotate", "graded_jumps", "graded_liouvillian", "level_solve", "orthogonalize"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -97,7 +97,7 @@ def graded_jumps(x, r, gamma, A1, A2, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, position, A1T, out):  # pragma: no cover
+def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, packed, A1T, out):  # pragma: no cover
     """Solve ``M x = z`` per point, ``M`` the level-lower part of the vacuum-fixed graded Liouvillian.
 
     Order the elements ``x_kl`` by their level ``s = K_k + K_l``.  The graded Liouvillian is
@@ -112,8 +112,8 @@ def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, position, A1T,
     Parameters
     ----------
     z : float ndarray, shape (npts, d^2)
-        Hermitian right-hand sides, packed: ``[z_kk, sqrt(2) Re z_kl, sqrt(2) Im z_kl]`` (``k < l``
-        at ``d + position[k, l]`` and ``d + d (d - 1) / 2 + position[k, l]``).
+        Hermitian right-hand sides, packed: ``[z_kk, sqrt(2) Re z_kl, sqrt(2) Im z_kl]`` (``k < l``;
+        ``sqrt(2) Re z_kl`` at ``packed``, ``sqrt(2) Im z_kl`` at ``packed + d (d - 1) / 2``).
     vacuum_row : float ndarray, shape (npts,)
         Weight of the vacuum equation.
     drive : complex ndarray, shape (npts,)
@@ -125,8 +125,9 @@ def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, position, A1T,
     rows, columns : int ndarray, shape (d (d + 1) / 2,)
         ``(k, l)`` (``k <= l``) of the upper-triangle elements by increasing level, the vacuum
         first.
-    position : int ndarray, shape (d, d)
-        Index of ``(k, l)``, ``k < l``, among the packed off-diagonal elements.
+    packed : int ndarray, shape (d (d + 1) / 2,)
+        Where ``sqrt(2) Re z_kl`` of each ``(k, l)`` of ``rows, columns`` is in ``z`` (unused for
+        ``k = l``).
     A1T : tuple of ndarray
         ``A1^T`` in CSR form ``(indptr, indices, data)``.
     out : complex ndarray, shape (npts, d, d)
@@ -138,34 +139,27 @@ def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, position, A1T,
     indptr, indices, data = A1T
     inverse_r = np.empty(d)
     for n in range(npts):
-        c = drive[n]
+        c, zn, E = drive[n], z[n], diagonal[n]
         x = out[n]
         for k in range(d):
             inverse_r[k] = 1.0 / r[n, k]
-        x[0, 0] = z[n, 0] / vacuum_row[n]
+        x[0, 0] = zn[0] / vacuum_row[n]
         for p in range(1, rows.size):
             k, l = rows[p], columns[p]
-            if k == l:
-                z_kl = z[n, k] + 0.0j
-            else:
-                i = d + position[k, l]
-                z_kl = half * (z[n, i] + 1j * z[n, i + m])
-            # (A1^T x)_kl and (x A1)_kl: elements of level s - 1, already solved (upper
-            # triangle, but (k, q) with q < k in the same level as k, read as conj x_qk)
+            z_kl = zn[k] + 0.0j if k == l else half * (zn[packed[p]] + 1j * zn[packed[p] + m])
+            # (A1^T x)_kl and (x A1)_kl: elements of level s - 1, already solved (both triangles)
             left = 0.0j
             for q in range(indptr[k], indptr[k + 1]):
                 left += data[q] * x[indices[q], l]
             right = 0.0j
             for q in range(indptr[l], indptr[l + 1]):
-                column = indices[q]
-                right += (x[k, column] if k <= column else np.conj(x[column, k])) * data[q]
+                right += x[k, indices[q]] * data[q]
             lower = np.conj(c) * left * inverse_r[k] - c * right * inverse_r[l]
             # x_kl = (z_kl + i lower) / D_kl with D_kl = -i (E_k - E_l^*) = -i e
-            e = diagonal[n, k] - np.conj(diagonal[n, l])
-            x[k, l] = (z_kl + 1j * lower) * 1j * np.conj(e) / (e.real * e.real + e.imag * e.imag)
-        for k in range(d):  # the lower triangle
-            for l in range(k):
-                x[k, l] = np.conj(x[l, k])
+            e = E[k] - np.conj(E[l])
+            value = (z_kl + 1j * lower) * 1j * np.conj(e) / (e.real * e.real + e.imag * e.imag)
+            x[k, l] = value
+            x[l, k] = np.conj(value)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -254,3 +248,44 @@ def orthogonalize(basis, j, w, h):  # pragma: no cover - compiled
             for k in range(size):
                 w[n, k] -= total * basis[n, i, k]
             h[n, i] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def givens_rotate(hessenberg, j, rotations, g):  # pragma: no cover - compiled
+    """Bring column ``j`` of each point's Hessenberg matrix to upper-triangular form, per point.
+
+    The ``j`` rotations of the earlier columns are applied to column ``j``; a new rotation
+    ``[[c, s], [-s^*, c]]`` (``c`` real) zeroes its subdiagonal element and is applied to the
+    rotated right-hand side ``g``, whose element ``j + 1`` is then, in modulus, the residual
+    of the least-squares problem of GMRES after ``j + 1`` steps.
+
+    Parameters
+    ----------
+    hessenberg : ndarray, shape (npts, m + 1, m), real or complex
+        Columns ``0 .. j - 1`` already rotated; column ``j`` is rotated in place.
+    j : int
+    rotations : ndarray, shape (npts, m, 2)
+        ``(c, s)`` of each column's rotation; entry ``j`` is written.
+    g : ndarray, shape (npts, m + 1)
+        Rotated right-hand side; elements ``j`` and ``j + 1`` are updated.
+    """
+    for n in range(hessenberg.shape[0]):
+        h = hessenberg[n]
+        for i in range(j):
+            c, s = rotations[n, i, 0], rotations[n, i, 1]
+            a, b = h[i, j], h[i + 1, j]
+            h[i, j] = c * a + s * b
+            h[i + 1, j] = -np.conj(s) * a + c * b
+        a, b = h[j, j], h[j + 1, j]
+        size = np.sqrt(np.abs(a) ** 2 + np.abs(b) ** 2)
+        if size == 0:
+            c, s = 1.0 + 0 * a, 0 * a
+        elif np.abs(a) == 0:
+            c, s = 0 * a, 1.0 + 0 * a
+        else:
+            phase = a / np.abs(a)
+            c, s = np.abs(a) / size + 0 * a, phase * np.conj(b) / size
+        rotations[n, j, 0], rotations[n, j, 1] = c, s
+        h[j, j], h[j + 1, j] = c * a + s * b, 0 * a
+        g[n, j + 1] = -np.conj(s) * g[n, j]
+        g[n, j] = c * g[n, j]
