@@ -499,7 +499,8 @@ class _GradedSystem:
 @lru_cache(maxsize=8)
 def _level_order(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(k, l)`` (``k <= l``) of the density-matrix elements by increasing level ``K_k + K_l``
-    (row by row inside a level), and where each is in a packed vector (:class:`_Hermitian`)."""
+    (row by row inside a level), and where each is in a packed vector (:class:`_Hermitian`).
+    """
     K = excitation_basis(cutoff).K
     k, l = np.triu_indices(K.size)
     order = np.argsort(K[k] + K[l], kind="stable")
@@ -538,6 +539,7 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
     b = b.reshape(npts, -1)
     real = b.dtype == np.float64
     from . import krylov  # numba: imported and compiled at the first use
+
     b_norm = np.linalg.norm(b, axis=1)
     residual = np.ones(npts)
     active = np.arange(npts)
