@@ -29,36 +29,31 @@ __all__ = ["givens_rotate", "graded_jumps", "graded_liouvillian", "level_solve",
 
 
 @numba.njit(cache=True, nogil=True)
-def _left_product(y, indptr, indices, data, t):  # pragma: no cover - compiled
-    """``t = A y`` for a real CSR ``A`` and a complex (d, d) ``y`` (rows of ``y`` read whole)."""
+def _left_product(y, indptr, indices, data, t, upper):  # pragma: no cover - compiled
+    """``t += A y`` for a real CSR ``A`` and a complex (d, d) ``y`` (rows of ``y`` read whole);
+    with ``upper``, only the upper triangle of ``t`` (columns ``l >= k``)."""
     d = y.shape[0]
-    t[:, :] = 0.0
     for k in range(d):
+        start = k if upper else 0
         for p in range(indptr[k], indptr[k + 1]):
             a, row = data[p], indices[p]
-            for l in range(d):
+            for l in range(start, d):
                 t[k, l] += a * y[row, l]
 
 
 @numba.njit(cache=True, nogil=True)
-def _adjoint(t, u):  # pragma: no cover - compiled
-    """``u = t^H`` for a complex (d, d) ``t``."""
-    d = t.shape[0]
-    for k in range(d):
-        for l in range(d):
-            u[k, l] = np.conj(t[l, k])
-
-
-@numba.njit(cache=True, nogil=True)
-def _jump_add(t, A, u, v, out):  # pragma: no cover - compiled
-    """``out += A t^H`` (``A = (indptr, indices, data)``, CSR); ``u``, ``v`` scratch.
+def _jump_add(t, A, u, out, upper):  # pragma: no cover - compiled
+    """``out += A t^H`` (``A = (indptr, indices, data)``, CSR; ``upper`` as in :func:`_left_product`);
+    ``u`` scratch.
 
     With ``t = A y`` and ``y`` Hermitian, ``A t^H = A y A^T``: a jump sandwich from two left
     products (rows read whole) and one adjoint.
     """
-    _adjoint(t, u)
-    _left_product(u, A[0], A[1], A[2], v)
-    out += v
+    d = t.shape[0]
+    for k in range(d):
+        for l in range(d):
+            u[k, l] = np.conj(t[l, k])
+    _left_product(u, A[0], A[1], A[2], out, upper)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -84,15 +79,15 @@ def graded_jumps(x, r, gamma, A1, A2, out):  # pragma: no cover - compiled
     y = np.empty((d, d), dtype=np.complex128)
     t = np.empty((d, d), dtype=np.complex128)
     u = np.empty((d, d), dtype=np.complex128)
-    v = np.empty((d, d), dtype=np.complex128)
     for n in range(npts):
         for k in range(d):
             for l in range(d):
                 y[k, l] = r[n, k] * r[n, l] * x[n, k, l]
         out[n, :, :] = 0.0
         for A in (A1, A2):
-            _left_product(y, A[0], A[1], A[2], t)
-            _jump_add(t, A, u, v, out[n])
+            t[:, :] = 0.0
+            _left_product(y, A[0], A[1], A[2], t, False)
+            _jump_add(t, A, u, out[n], False)
         out[n] *= gamma[n]
 
 
@@ -184,37 +179,37 @@ def graded_liouvillian(
     y = np.empty((d, d), dtype=np.complex128)
     t = np.empty((d, d), dtype=np.complex128)
     u = np.empty((d, d), dtype=np.complex128)
-    v = np.empty((d, d), dtype=np.complex128)
     raising = np.empty((d, d), dtype=np.complex128)
     lowering = np.zeros((d, d), dtype=np.complex128)
     G = np.empty((d, d), dtype=np.complex128)
-    G_h = np.empty((d, d), dtype=np.complex128)
-    jumps = np.zeros((d, d), dtype=np.complex128)
+    jumps = np.zeros((d, d), dtype=np.complex128)  # upper triangle
     for n in range(npts):
         c, rn = drive[n], r[n]
         xn = x[n]
-        _left_product(xn, A1T[0], A1T[1], A1T[2], raising)  # A1^T x
+        raising[:, :] = 0.0
+        _left_product(xn, A1T[0], A1T[1], A1T[2], raising, False)  # A1^T x
         if full:
             for k in range(d):
                 for l in range(d):
                     y[k, l] = rn[k] * xn[k, l]
-            _left_product(y, A1[0], A1[1], A1[2], lowering)  # A1 R x
+                    lowering[k, l] = 0.0
+            _left_product(y, A1[0], A1[1], A1[2], lowering, False)  # A1 R x
             for k in range(d):
                 for l in range(d):
                     t[k, l] = lowering[k, l] * rn[l]  # A1 y
                     y[k, l] *= rn[l]  # y = R x R
-            jumps[:, :] = 0.0
-            _jump_add(t, A1, u, v, jumps)
-            _left_product(y, A2[0], A2[1], A2[2], t)
-            _jump_add(t, A2, u, v, jumps)
+                    jumps[k, l] = 0.0
+            _jump_add(t, A1, u, jumps, True)
+            t[:, :] = 0.0
+            _left_product(y, A2[0], A2[1], A2[2], t, False)
+            _jump_add(t, A2, u, jumps, True)
         for k in range(d):
             for l in range(d):
                 G[k, l] = c * lowering[k, l] + np.conj(c) * raising[k, l] / rn[k]
-        _adjoint(G, G_h)
         for k in range(d):
             for l in range(k, d):
                 e = diagonal[n, k] - np.conj(diagonal[n, l])
-                value = -1j * (e * xn[k, l] + G[k, l] - G_h[k, l]) + gamma[n] * jumps[k, l]
+                value = -1j * (e * xn[k, l] + G[k, l] - np.conj(G[l, k])) + gamma[n] * jumps[k, l]
                 if k == l:
                     out[n, k] = value.real
                 else:
