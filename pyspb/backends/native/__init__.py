@@ -12,39 +12,45 @@ Two exact solvers of the same vacuum-fixed system, tried in turn for every point
    the top levels would underflow.
 
 The Krylov solver works in the :class:`~pyspb.model.ExcitationBasis` (eigenbasis of the
-drive-free Hamiltonian, the same for every grid point).  Split the Liouvillian as
-``L = S + J``:
-
-* ``S rho = -i (H_eff rho - rho H_eff^dagger)`` with the non-Hermitian
-  ``H_eff = H - i gamma (n1 + n2) / 2`` *including the drive*; ``S^-1`` is applied exactly
-  through the eigen-decomposition ``H_eff = W Omega W^-1`` (one ``O(d^3)`` decomposition
-  per point, batched with NumPy);
-* ``J rho = gamma (a1 rho a1^dagger + a2 rho a2^dagger)``, the quantum jumps.
+drive-free Hamiltonian, the same for every grid point), where the Liouvillian of one point is
+``L x = D x - i (H' x - x H'^H) + J x``: ``D x = -i (E_k - E_l^*) x_kl`` elementwise (``E`` the
+diagonal of ``H_eff = H - i gamma (n1 + n2) / 2``), ``H' = c A1 + c^* A1^T`` the drive
+(``c = xi e^{i arg J}``) and ``J x = gamma (A1 x A1^T + A2 x A2^T)`` the quantum jumps.  Group the
+elements ``x_kl`` into levels ``s = K_k + K_l``: ``D`` keeps the level, the drive's raising part
+``c^* A1^T`` brings level ``s - 1`` up to ``s``, its lowering part ``s + 1`` down to ``s``, the
+jumps ``s + 2`` down to ``s``.
 
 The steady state solves ``L rho = 0`` with the vacuum population fixed to 1 (the equation
 of the vacuum element is replaced by ``rho_00 = 1``: the diagonal equations are linearly
 dependent through trace preservation), normalised to trace 1 afterwards.  The replaced
 equation is weighted by the scale of the Liouvillian's terms (measured on the previous
 solution, 1 at first), so that the Krylov tolerance is relative to that scale even where a
-weak drive meets a large loss and every term of ``L rho`` is small.  GMRES solves it
-right-preconditioned by ``S^-1``; the preconditioned operator is ``1 + J S^-1`` (identity
-plus the jump-to-jump map), so a few iterations suffice: 10-20 at strong drive and at the
-multi-photon resonances, 30-50 on the Kerr bistable side.
+weak drive meets a large loss and every term of ``L rho`` is small.  GMRES solves it with
+``L`` applied explicitly (sparse products, compiled: :mod:`pyspb.backends.native.krylov`),
+right-preconditioned by one of two exact solves:
 
-What one iteration costs, per point: ``S^-1 z`` is four dense ``d x d`` products with the
-eigenvectors of H_eff (the floor of this method: at cutoff 7 these and the eigen-decomposition
-are ~2/3 of the time); the operator is applied as ``z + J S^-1 z``, which is ``L S^-1 z``
-wherever ``S^-1`` is exact, without two more dense products.  The true residual of ``L x``
-(explicit ``L``) is checked for every point at the end: a point where the shortcut was not
-exact (ill-conditioned eigenvectors) goes on from its solution with ``L`` applied explicitly,
-for which ``S^-1`` is only a preconditioner, before any sparse LU.  The jumps are a compiled
-kernel over the stored entries of the sparse ``A1``, ``A2`` (:mod:`pyspb.backends.native.krylov`).
-Every Krylov vector is a Hermitian matrix (``S``, ``J`` and the vacuum equation keep
-Hermiticity, the right-hand side is real), so GMRES runs on real vectors of ``d^2`` numbers
-with the same inner products, orthogonalised by a compiled modified Gram-Schmidt point by
-point (each Krylov vector read once from memory); a point leaves the batch's Krylov cycle
-as soon as it has converged.  A later pass (refined weights) starts from the previous pass's
-solution.
+1. the *level solve* ``M^-1``, ``M = D + `` the raising drive (the lower-triangular part of
+   ``L`` in level order): one pass by increasing level, i.e. one level sweep of
+   :mod:`pyspb.backends.native.gauss_seidel` applied to the Krylov vector.  It costs about as
+   much as one application of ``L`` (``O(nnz(A1) d)``, no ``O(d^3)`` work, no
+   eigen-decomposition) and, measured on the hard regimes at cutoffs 5 and 7, needs about
+   as many iterations as the exact no-jump inverse below (10-20 at strong drive, the
+   multi-photon resonances and strong |J|, 30-60 on the Kerr bistable side): GMRES turns the
+   sweeps, which contract too slowly there, into a fast solver.
+2. for the points still unconverged after :data:`LEVEL_RESTARTS` cycles of it, the exact
+   *no-jump inverse* ``S^-1``, ``S = L - J`` (drive and loss, no jumps), applied through the
+   eigen-decomposition ``H_eff = W Omega W^-1`` (one ``O(d^3)`` decomposition per point,
+   four dense ``d x d`` products per iteration; the Schur form where ``W`` is
+   ill-conditioned), from where the level solve left the point.
+
+Every Krylov vector is a Hermitian matrix (``L`` and the vacuum equation keep Hermiticity,
+the right-hand side is real), so GMRES runs on real vectors of ``d^2`` numbers (the kernels
+read and write them packed), orthogonalised by a compiled modified Gram-Schmidt point by
+point (each Krylov vector read once from memory) with the least-squares problem kept
+triangular by Givens rotations; a point leaves the batch's Krylov cycle as soon as it has
+converged.  The true residual of ``L x`` is checked for every point at the end, with dense
+products independent of the kernels.  A later pass (refined weights) starts from the
+previous pass's solution.
 
 Accuracy of small numbers: multi-photon populations can be 1e-13 and below while the
 vacuum population is ~1, and g3, g4 need them to full relative accuracy.  So the solve runs
@@ -78,8 +84,9 @@ from . import gauss_seidel
 NAME = "native"
 #: what solves the steady states (recorded in the results' attrs)
 METHOD = (
-    "level sweeps (block Gauss-Seidel over photon-number levels); graded GMRES (Hermitian, preconditioned by the"
-    " exact no-jump inverse), then sparse LU, for the points they do not converge"
+    "level sweeps (block Gauss-Seidel over photon-number levels); graded GMRES (Hermitian, explicit Liouvillian,"
+    " preconditioned by one level solve, else by the exact no-jump inverse), then sparse LU, for the points they do"
+    " not converge"
 )
 #: what computes two-time correlations (recorded by pyspb.g2_tau)
 METHOD_TAU = (
@@ -98,8 +105,8 @@ MAIN_THREAD_ONLY = False
 
 #: relative residual at which the graded GMRES stops
 DEFAULT_TOLERANCE = 1e-12
-#: Krylov subspace size before a restart (the Kerr bistable side needs 30-50 products at
-#: cutoff 7: 60 spares it the restarts, 15 % fewer products than 40)
+#: Krylov subspace size before a restart (the Kerr bistable side needs 30-60 products at
+#: cutoff 7: 60 spares most of them the restarts)
 RESTART = 60
 #: restarts of one GMRES call before the point is handed to the sparse LU
 MAX_RESTARTS = 5

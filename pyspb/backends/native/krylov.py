@@ -1,14 +1,22 @@
 """Compiled kernels (numba) of the graded Krylov solver of :mod:`pyspb.backends.native`.
 
-* :func:`graded_jumps`: the quantum-jump superoperator.
+* :func:`graded_liouvillian`: the vacuum-fixed graded Liouvillian of Hermitian states, packed
+  output (the GMRES operator); with ``full=False`` its level-lower part.
+* :func:`level_solve`: the preconditioner, one pass by increasing level (packed input).
+* :func:`graded_jumps`: the quantum-jump superoperator (the residual check).
 * :func:`orthogonalize`: modified Gram-Schmidt of a new Krylov vector, point by point.
+* :func:`givens_rotate`: the Givens rotations keeping GMRES's least-squares problem triangular.
 
-Jumps: in the excitation basis the jump operators ``A1``, ``A2`` (the cw and ccw annihilators) are
-real and sparse (``nnz(A) = 224`` at cutoff 7, ``550`` at cutoff 10, against ``d^2 = 4096``
-and ``14641``), so a sandwich ``A y A^T`` costs ``2 nnz(A) d`` multiply-adds instead of the
-``2 d^3`` of dense products.  The kernel loops over the stored entries directly: no sparse
-matrix objects, no axis moves or copies per call, and the GIL is released so that the
-Krylov workers run side by side.
+Sparse products: in the excitation basis the jump operators ``A1``, ``A2`` (the cw and ccw
+annihilators) are real and sparse (``nnz(A) = 224`` at cutoff 7, ``550`` at cutoff 10, against
+``d^2 = 4096`` and ``14641``), so the drive ``A1 x`` and a sandwich ``A y A^T`` cost
+``nnz(A) d`` multiply-adds per product instead of the ``d^3`` of dense products.  Every
+product is taken from the left, reading whole rows (``y A^T`` as ``(A y^H)^H``, ``G^H`` as the
+adjoint of ``G``: measured 4x faster than scattering products into rows); the kernels loop over
+the stored entries directly (no sparse matrix objects, no copies per call) and release the
+GIL so that the Krylov workers run side by side.  The Krylov vectors are Hermitian matrices
+packed as ``d^2`` reals (``pyspb.backends.native._Hermitian``); the kernels read and write
+that layout, so no packing pass is needed per iteration.
 
 Gram-Schmidt: the Krylov vectors of a point (``d^2`` reals each, up to 61 of them: 7 MB at
 cutoff 10) do not fit in cache, so orthogonalisation is limited by memory traffic.  Classical
@@ -31,7 +39,8 @@ __all__ = ["givens_rotate", "graded_jumps", "graded_liouvillian", "level_solve",
 @numba.njit(cache=True, nogil=True)
 def _left_product(y, indptr, indices, data, t, upper):  # pragma: no cover - compiled
     """``t += A y`` for a real CSR ``A`` and a complex (d, d) ``y`` (rows of ``y`` read whole);
-    with ``upper``, only the upper triangle of ``t`` (columns ``l >= k``)."""
+    with ``upper``, only the upper triangle of ``t`` (columns ``l >= k``).
+    """
     d = y.shape[0]
     for k in range(d):
         start = k if upper else 0
