@@ -175,8 +175,10 @@ def memory_estimate(cutoff: int) -> dict[str, float]:
 
 def _krylov_bytes_per_element() -> float:
     """Graded Krylov memory per point and density-matrix element, bytes: the Krylov vectors
-    (real, :class:`_Hermitian`) and ~12 complex d x d arrays (eigenvectors of H_eff, their
-    inverse and conjugates, the operator's temporaries).
+    (real, :class:`_Hermitian`) and ~12 complex d x d arrays (the state and the operator's
+    temporaries; for the points the level preconditioner leaves, the eigenvectors of H_eff,
+    their inverse and conjugates).  The Givens rotations and the kernels' scratch (per worker,
+    not per point) are negligible.
     """
     return 8.0 * (RESTART + 1) + 16.0 * 12
 
