@@ -505,6 +505,10 @@ class _GradedSystem:
         return sub
 
 
+#: a real sparse matrix as the kernels take it: ``(indptr, indices, data)`` of its CSR form
+_CSR = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 @lru_cache(maxsize=8)
 def _level_order(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(k, l)`` (``k <= l``) of the density-matrix elements by increasing level ``K_k + K_l``
@@ -518,13 +522,13 @@ def _level_order(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=8)
-def _sparse_operators(cutoff: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+def _sparse_operators(cutoff: int) -> tuple[_CSR, _CSR, _CSR]:
     """``A1, A1^T, A2`` of the excitation basis in CSR form (:func:`_csr_arrays`)."""
     basis = excitation_basis(cutoff)
-    return tuple(_csr_arrays(A) for A in (basis.A1, basis.A1.T, basis.A2))
+    return _csr_arrays(basis.A1), _csr_arrays(basis.A1.T), _csr_arrays(basis.A2)
 
 
-def _csr_arrays(A) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _csr_arrays(A) -> _CSR:
     """``(indptr, indices, data)`` of a real sparse matrix in CSR form, contiguous, for the kernels."""
     A = A.tocsr()
     A.sort_indices()
