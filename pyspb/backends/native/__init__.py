@@ -805,8 +805,9 @@ def _solve_batch(
         measured = np.sqrt(np.maximum(P, WEIGHT_FLOOR**2))
         new_weights = np.where(resolved, system.weights, measured)
         new_ratios = new_weights.copy()
-        new_ratios[:, 1:] = new_weights[:, 1:] / new_weights[:, :-1]
-        new_ratios = np.clip(new_ratios, WEIGHT_FLOOR, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # weights underflowed to 0 (xi ~ 1e-120)
+            new_ratios[:, 1:] = new_weights[:, 1:] / new_weights[:, :-1]
+        new_ratios = np.clip(np.nan_to_num(new_ratios, nan=WEIGHT_FLOOR), WEIGHT_FLOOR, 1.0)
         unresolved = ~np.all(resolved, axis=1)
         # Where the terms of L x are much smaller than the vacuum equation's right-hand side
         # (weak drive against a large loss), GMRES meets its tolerance on the wrong scale: such
