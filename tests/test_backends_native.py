@@ -372,3 +372,16 @@ def test_points_the_level_preconditioner_leaves_are_solved_with_the_no_jump_inve
     spoiled = populations(*points, cutoff=4, threads=1)
     assert calls == [] and used
     np.testing.assert_allclose(spoiled, exact, rtol=1e-8, atol=1e-15)
+
+
+def test_an_empty_level_graded_far_too_small_does_not_pass_for_converged():
+    """J ~ 1e-244 at cutoff 2: the ccw mode is empty, so the 3- and 4-photon levels are rounding
+    noise; the refined weights of the second pass grade them by ~1e-9 and 1e-120, where GMRES's
+    answer has huge components that dominate the Liouvillian's own residual scale.  GMRES's
+    residual of the vacuum-fixed system must reject it (found by hypothesis; the sparse LU
+    solves the point), giving a stationary state."""
+    Delta, chi, xi, gamma = 0.8826861662540759, 0.02239738277039543, 0.8826861662540759, 1.0
+    J = 4.5796745124482384e-244 + 1.025898780825406e-245j
+    args = [np.array([v]) for v in (Delta, J, chi, xi, gamma)]
+    rho = native.steady_state_density_matrices(*args, cutoff=2)[0]
+    assert_stationary_density_matrix(rho, Delta, J, chi, xi, gamma, 2)
