@@ -784,11 +784,12 @@ def _solve_batch(
                 x0[~np.all(np.isfinite(x0), axis=(1, 2))] = 0.0
             x, solved = _solve_graded(system, b, tolerance, start=x0, restarts=LEVEL_RESTARTS)
             residual, scale = system.residual(x)
-            # Where the level preconditioner is not enough (GMRES did not converge in its
-            # cycles: very strong drive), the point goes on from where it is, preconditioned by
-            # the exact no-jump inverse S^-1 (an eigen-decomposition of H_eff per point).
+            # Where the level preconditioner is not enough (the Liouvillian's residual is
+            # above the tolerance after its GMRES cycles: very strong drive), the point goes on
+            # from where it is, preconditioned by the exact no-jump inverse S^-1 (an
+            # eigen-decomposition of H_eff per point).
             finite = np.all(np.isfinite(x), axis=(1, 2))
-            again = np.flatnonzero(~((residual <= tolerance) & (solved <= tolerance)) & finite)
+            again = np.flatnonzero(~(residual <= tolerance) & finite)
             if again.size:
                 sub = system.subset(again)
                 sub.decompose()
