@@ -42,12 +42,16 @@ def _left_product(y, indptr, indices, data, t, upper):  # pragma: no cover - com
     with ``upper``, only the upper triangle of ``t`` (columns ``l >= k``).
     """
     d = y.shape[0]
+    # on the real and imaginary parts (A is real): a complex product by a real number would
+    # cost a full complex multiplication, whose products with the zero imaginary part the
+    # compiler must keep
+    y_real, t_real = y.view(np.float64), t.view(np.float64)
     for k in range(d):
-        start = k if upper else 0
+        start = 2 * k if upper else 0
         for p in range(indptr[k], indptr[k + 1]):
             a, row = data[p], indices[p]
-            for l in range(start, d):
-                t[k, l] += a * y[row, l]
+            for l in range(start, 2 * d):
+                t_real[k, l] += a * y_real[row, l]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -145,25 +149,37 @@ def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, packed, A1T, o
     for n in range(npts):
         c, zn, E = drive[n], z[n], diagonal[n]
         x = out[n]
+        x_real = x.view(np.float64)  # real arithmetic where a factor is real (see _left_product)
         for k in range(d):
             inverse_r[k] = 1.0 / r[n, k]
         x[0, 0] = zn[0] / vacuum_row[n]
         for p in range(1, rows.size):
             k, l = rows[p], columns[p]
-            z_kl = zn[k] + 0.0j if k == l else half * (zn[packed[p]] + 1j * zn[packed[p] + m])
+            if k == l:
+                z_re, z_im = zn[k], 0.0
+            else:
+                z_re, z_im = half * zn[packed[p]], half * zn[packed[p] + m]
             # (A1^T x)_kl and (x A1)_kl: elements of level s - 1, already solved (both triangles)
-            left = 0.0j
+            left_re = left_im = 0.0
             for q in range(indptr[k], indptr[k + 1]):
-                left += data[q] * x[indices[q], l]
-            right = 0.0j
+                left_re += data[q] * x_real[indices[q], 2 * l]
+                left_im += data[q] * x_real[indices[q], 2 * l + 1]
+            right_re = right_im = 0.0
             for q in range(indptr[l], indptr[l + 1]):
-                right += x[k, indices[q]] * data[q]
-            lower = np.conj(c) * left * inverse_r[k] - c * right * inverse_r[l]
-            # x_kl = (z_kl + i lower) / D_kl with D_kl = -i (E_k - E_l^*) = -i e
+                right_re += x_real[k, 2 * indices[q]] * data[q]
+                right_im += x_real[k, 2 * indices[q] + 1] * data[q]
+            left = complex(left_re * inverse_r[k], left_im * inverse_r[k])
+            right = complex(right_re * inverse_r[l], right_im * inverse_r[l])
+            lower = np.conj(c) * left - c * right
+            # x_kl = (z_kl + i lower) / D_kl with D_kl = -i (E_k - E_l^*) = -i e:
+            # x_kl = u i e^* / |e|^2, u = z_kl + i lower
             e = E[k] - np.conj(E[l])
-            value = (z_kl + 1j * lower) * 1j * np.conj(e) / (e.real * e.real + e.imag * e.imag)
-            x[k, l] = value
-            x[l, k] = np.conj(value)
+            u_re, u_im = z_re - lower.imag, z_im + lower.real
+            inverse = 1.0 / (e.real * e.real + e.imag * e.imag)
+            value_re = (u_re * e.imag - u_im * e.real) * inverse
+            value_im = (u_re * e.real + u_im * e.imag) * inverse
+            x[k, l] = complex(value_re, value_im)
+            x[l, k] = complex(value_re, -value_im)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -192,39 +208,52 @@ def graded_liouvillian(
     lowering = np.zeros((d, d), dtype=np.complex128)
     G = np.empty((d, d), dtype=np.complex128)
     jumps = np.zeros((d, d), dtype=np.complex128)  # upper triangle
+    inverse_r = np.empty(d)
+    r_columns = np.empty(2 * d)  # r of the column of each real number of a row (real views)
+    y_real, t_real, lowering_real = y.view(np.float64), t.view(np.float64), lowering.view(np.float64)
     for n in range(npts):
         c, rn = drive[n], r[n]
         xn = x[n]
+        for k in range(d):
+            inverse_r[k] = 1.0 / rn[k]
+            r_columns[2 * k] = r_columns[2 * k + 1] = rn[k]
         raising[:, :] = 0.0
         _left_product(xn, A1T[0], A1T[1], A1T[2], raising, False)  # A1^T x
         if full:
+            xn_real = xn.view(np.float64)
             for k in range(d):
-                for l in range(d):
-                    y[k, l] = rn[k] * xn[k, l]
-                    lowering[k, l] = 0.0
+                for l in range(2 * d):
+                    y_real[k, l] = rn[k] * xn_real[k, l]
+            lowering[:, :] = 0.0
             _left_product(y, A1[0], A1[1], A1[2], lowering, False)  # A1 R x
             for k in range(d):
-                for l in range(d):
-                    t[k, l] = lowering[k, l] * rn[l]  # A1 y
-                    y[k, l] *= rn[l]  # y = R x R
-                    jumps[k, l] = 0.0
+                for l in range(2 * d):
+                    t_real[k, l] = lowering_real[k, l] * r_columns[l]  # A1 y
+                    y_real[k, l] *= r_columns[l]  # y = R x R
+            jumps[:, :] = 0.0
             _jump_add(t, A1, u, jumps, True)
             t[:, :] = 0.0
             _left_product(y, A2[0], A2[1], A2[2], t, False)
             _jump_add(t, A2, u, jumps, True)
+        cc = np.conj(c)
         for k in range(d):
             for l in range(d):
-                G[k, l] = c * lowering[k, l] + np.conj(c) * raising[k, l] / rn[k]
+                rise = raising[k, l]
+                G[k, l] = c * lowering[k, l] + cc * complex(rise.real * inverse_r[k], rise.imag * inverse_r[k])
+        g = gamma[n]
         for k in range(d):
             for l in range(k, d):
                 e = diagonal[n, k] - np.conj(diagonal[n, l])
-                value = -1j * (e * xn[k, l] + G[k, l] - np.conj(G[l, k])) + gamma[n] * jumps[k, l]
+                # value = -i q + gamma (jumps)_kl
+                q = e * xn[k, l] + G[k, l] - np.conj(G[l, k])
+                jump = jumps[k, l]
+                value_re, value_im = q.imag + g * jump.real, g * jump.imag - q.real
                 if k == l:
-                    out[n, k] = value.real
+                    out[n, k] = value_re
                 else:
                     i = d + position[k, l]
-                    out[n, i] = root2 * value.real
-                    out[n, i + m] = root2 * value.imag
+                    out[n, i] = root2 * value_re
+                    out[n, i + m] = root2 * value_im
         out[n, 0] = vacuum_row[n] * xn[0, 0].real
 
 
