@@ -902,7 +902,10 @@ def steady_state_excitation_basis(
         # batches, or Python overhead dominates
         smallest = max(4, 16384 // (d * d))
         batch = min(batch, max(smallest, -(-rest.size // (2 * workers))), max(1, -(-rest.size // workers)))
-        parts = [rest[start : start + batch] for start in range(0, rest.size, batch)]
+        # every batch a sample of the whole call (every n-th point): along a scan the work per
+        # point grows with the drive, and contiguous batches left the hardest one for last
+        batches = -(-rest.size // batch)
+        parts = [rest[first::batches] for first in range(batches)]
 
         def krylov(part: np.ndarray) -> None:
             lu_points: list[int] = []
