@@ -96,20 +96,30 @@ def test_level_solve_inverts_the_level_lower_part():
 
 
 def test_orthogonalize_matches_projection_onto_a_qr_basis():
-    """Modified Gram-Schmidt against an orthonormal basis from numpy's QR: projections and remainder."""
+    """Modified Gram-Schmidt against an orthonormal basis from numpy's QR, for the points ``rows``
+    only: projections, remainder, its norm and the next Krylov vector, real and complex."""
     rng = np.random.default_rng(1)
     n, m, size, j = 3, 6, 50, 3
-    basis = np.empty((n, m, size))
-    for k in range(n):
-        basis[k] = np.linalg.qr(rng.normal(size=(size, m)))[0].T
-    w = rng.normal(size=(n, size))
-    expected_h = np.einsum("nid,nd->ni", basis[:, : j + 1], w)
-    expected_w = w - np.einsum("ni,nid->nd", expected_h, basis[:, : j + 1])
-    h = np.empty((n, j + 1))
-    krylov.orthogonalize(basis, j, w, h)
-    np.testing.assert_allclose(h, expected_h, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(w, expected_w, rtol=1e-12, atol=1e-13)
-    assert np.abs(np.einsum("nid,nd->ni", basis[:, : j + 1], w)).max() < 1e-13
+    rows = np.array([2, 0])
+    for dtype in (float, complex):
+        basis = np.zeros((n, m + 1, size), dtype=dtype)
+        for k in range(n):
+            A = rng.normal(size=(size, m)) + (1j * rng.normal(size=(size, m)) if dtype is complex else 0)
+            basis[k, :m] = np.linalg.qr(A)[0].T
+        w = rng.normal(size=(rows.size, size)) + (1j * rng.normal(size=(rows.size, size)) if dtype is complex else 0)
+        V = basis[rows, : j + 1]
+        expected_h = np.einsum("nid,nd->ni", V.conj(), w)
+        expected_w = w - np.einsum("ni,nid->nd", expected_h, V)
+        norm = np.linalg.norm(expected_w, axis=1)
+        hessenberg = np.zeros((n, m + 1, m), dtype=dtype)
+        untouched = basis[1].copy()
+        krylov.orthogonalize(basis, rows, j, w, hessenberg)
+        np.testing.assert_allclose(hessenberg[rows, : j + 1, j], expected_h, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(hessenberg[rows, j + 1, j], norm, rtol=1e-12)
+        np.testing.assert_allclose(w, expected_w, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(basis[rows, j + 1], expected_w / norm[:, None], rtol=1e-12, atol=1e-13)
+        assert np.abs(np.einsum("nid,nd->ni", V.conj(), w)).max() < 1e-13
+        assert not hessenberg[1].any() and np.array_equal(basis[1], untouched)
 
 
 def test_givens_rotations_give_the_least_squares_residual_and_solution_of_gmres():
@@ -125,7 +135,7 @@ def test_givens_rotations_give_the_least_squares_residual_and_solution_of_gmres(
         rotated, rotations, g = H.copy(), np.zeros((n, m, 2), dtype=dtype), np.zeros((n, m + 1), dtype=dtype)
         g[:, 0] = beta
         for j in range(m):
-            krylov.givens_rotate(rotated, j, rotations, g)
+            krylov.givens_rotate(rotated, np.arange(n), j, rotations, g)
             y = native._triangular_solve(rotated[:, : j + 1, : j + 1], g[:, : j + 1])
             for k in range(n):
                 e1 = np.zeros(j + 2)

@@ -550,7 +550,6 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
     """
     npts, shape = b.shape[0], b.shape
     b = b.reshape(npts, -1)
-    real = b.dtype == np.float64
     from . import krylov  # numba: imported and compiled at the first use
 
     b_norm = np.linalg.norm(b, axis=1)
@@ -571,9 +570,11 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
         beta = np.linalg.norm(r, axis=1)
         cycle = active  # the points of this cycle; ``active``: those still iterating
         n = active.size
-        # the Krylov vectors of every point, preallocated: Gram-Schmidt works on views of it
+        # the Krylov vectors of every point, preallocated; ``rows``: the rows (of these arrays)
+        # of the points still iterating (a converged point's row is left where it is)
         basis = np.empty((n, restart + 1, r.shape[1]), dtype=b.dtype)
         basis[:, 0] = r / beta[:, None]
+        rows = np.arange(n)
         # the Hessenberg matrix, made upper triangular by Givens rotations as it grows (compiled):
         # the least-squares residual of the rotated right-hand side g is its last element
         hessenberg = np.zeros((n, restart + 1, restart), dtype=b.dtype)
@@ -581,39 +582,26 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
         g = np.zeros((n, restart + 1), dtype=b.dtype)
         g[:, 0] = beta
         for j in range(restart):
-            w = operator(basis[:, j].reshape((n,) + shape[1:]), active).reshape(n, -1)
-            if real:  # modified Gram-Schmidt, point by point (compiled)
-                w = np.ascontiguousarray(w)
-                h = np.empty((n, j + 1))
-                krylov.orthogonalize(basis, j, w, h)
-                hessenberg[:, : j + 1, j] = h
-            else:  # classical Gram-Schmidt, twice, over the batch
-                V = basis[:, : j + 1]
-                for _ in range(2):
-                    h = np.conj(np.matmul(np.conj(w)[:, None, :], np.swapaxes(V, 1, 2))[:, 0])
-                    w = w - np.matmul(h[:, None, :], V)[:, 0]
-                    hessenberg[:, : j + 1, j] += h
-            h_next = np.linalg.norm(w, axis=1)
-            hessenberg[:, j + 1, j] = h_next
-            basis[:, j + 1] = w / np.where(h_next > 0, h_next, 1.0)[:, None]
-            krylov.givens_rotate(hessenberg, j, rotations, g)
-            estimate = np.abs(g[:, j + 1])
+            v = basis[:, j] if rows.size == n else basis[rows, j]
+            w = operator(v.reshape((rows.size,) + shape[1:]), active).reshape(rows.size, -1)
+            w = np.ascontiguousarray(w, dtype=b.dtype)
+            if np.may_share_memory(w, basis):  # an operator that returned (a view of) its input
+                w = w.copy()
+            # modified Gram-Schmidt point by point, and the next Krylov vector (compiled)
+            krylov.orthogonalize(basis, rows, j, w, hessenberg)
+            krylov.givens_rotate(hessenberg, rows, j, rotations, g)
+            estimate = np.abs(g[rows, j + 1])
             finished = estimate <= tolerance * b_norm[active]
             if finished.all() or j == restart - 1:
                 break
             if finished.any():
-                # points that are done leave the cycle: their update now, the others go on in
-                # the same arrays, moved up in place (no new memory)
-                y = _triangular_solve(hessenberg[finished, : j + 1, : j + 1], g[finished, : j + 1])
-                x[active[finished]] += np.matmul(y[:, None, :], basis[finished, : j + 1])[:, 0]
-                go_on = np.flatnonzero(~finished)
-                for new_row, old_row in enumerate(go_on):
-                    if new_row != old_row:
-                        basis[new_row, : j + 2] = basis[old_row, : j + 2]
-                active, n = active[go_on], go_on.size
-                basis, hessenberg, rotations, g = basis[:n], hessenberg[go_on], rotations[go_on], g[go_on]
-        y = _triangular_solve(hessenberg[:, : j + 1, : j + 1], g[:, : j + 1])
-        x[active] += np.matmul(y[:, None, :], basis[:, : j + 1])[:, 0]
+                # points that are done leave the cycle with their update
+                done = rows[finished]
+                y = _triangular_solve(hessenberg[done, : j + 1, : j + 1], g[done, : j + 1])
+                x[active[finished]] += np.matmul(y[:, None, :], basis[done, : j + 1])[:, 0]
+                rows, active = rows[~finished], active[~finished]
+        y = _triangular_solve(hessenberg[rows, : j + 1, : j + 1], g[rows, : j + 1])
+        x[active] += np.matmul(y[:, None, :], basis[rows, : j + 1])[:, 0]
         active, n = cycle, cycle.size
         r = b[active] - operator(x[active].reshape((n,) + shape[1:]), active).reshape(n, -1)
         residual[active] = np.linalg.norm(r, axis=1) / b_norm[active]
