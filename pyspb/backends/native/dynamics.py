@@ -83,8 +83,11 @@ MAX_REJECTIONS = 12
 PIECE = 32
 #: step sizes whose coefficients are kept per point
 CACHE = 8
-#: points per task (the steady states of a task are solved together)
-BATCH = 16
+#: points per task (the steady states of a task are solved together, the points propagated
+#: side by side)
+BATCH = 32
+#: the points propagated side by side are padded to a multiple of LANE_POINTS (two lanes each)
+LANE_POINTS = 4
 #: |z| below which the phi-functions are summed as a Taylor series
 SERIES_RADIUS = 0.5
 #: fewest photons (ket or bra, in total) kept when propagating
@@ -404,20 +407,24 @@ def _propagate_points(
                 s = lane % 2
                 total_N = N[p, 0] + N[p, 1]
                 trace, G1, G2 = _photon_moments(ur, size, photons, lane)
+                # an empty state (e.g. a_ccw rho a_ccw^dagger = 0 where J = 0: rounding noise only,
+                # or a lane padding the batch) sets no error scale; its correlations are NaN (empty
+                # mode) anyway
+                scale[lane] = 0.0
+                mode_scale[:, lane] = 0.0
+                if not (N[p, s] > EMPTY * total_N and trace > 0):
+                    continue
                 g_min = 1.0
                 if N[p, 0] > EMPTY * total_N:
                     g_min = min(g_min, G1 / (trace * N[p, 0]))
                 if N[p, 1] > EMPTY * total_N:
                     g_min = min(g_min, G2 / (trace * N[p, 1]))
-                # an empty state (e.g. a_ccw rho a_ccw^dagger = 0 where J = 0: rounding noise only)
-                # sets no error scale; its correlations are NaN (empty mode) anyway
-                empty = not (N[p, s] > EMPTY * total_N and trace > 0)
-                scale[lane] = 0.0 if empty else 1.0 / (trace * max(g_min, G_FLOOR))
+                scale[lane] = 1.0 / (trace * max(g_min, G_FLOOR))
                 for m in range(2):
                     G_m = G1 if m == 0 else G2
                     # a mode below DARK_MODE of the other's photons: its correlations are NaN
-                    dark = not (N[p, m] >= DARK_MODE * N[p, 1 - m])
-                    mode_scale[m, lane] = 0.0 if (empty or dark) else 1.0 / max(G_m, G_FLOOR * trace * N[p, m])
+                    if N[p, m] >= DARK_MODE * N[p, 1 - m]:
+                        mode_scale[m, lane] = 1.0 / max(G_m, G_FLOOR * trace * N[p, m])
             ur_saved[:] = ur
             ui_saved[:] = ui
             Nur_saved[:] = Nur
@@ -632,19 +639,26 @@ def _propagate_batch(
 
 def _run_points(start, points, cutoff, top, tau, N, tolerance) -> tuple[np.ndarray, int]:
     """The propagation of points side by side with ``top`` photons at most: G (ntau, points, 2, 2), steps."""
-    Delta, J, chi, xi, gamma = points
-    G = np.zeros((tau.size, Delta.size, 2, 2))
+    npts = start.shape[0]
+    # padded to a multiple of LANE_POINTS points (whole vectors of lanes) by copies of the last
+    # point with empty states: an empty state sets no error scale (it does not change the steps)
+    padded = -(-npts // LANE_POINTS) * LANE_POINTS
+    pad = np.r_[np.arange(npts), np.full(padded - npts, npts - 1)]
+    Delta, J, chi, xi, gamma = (value[pad] for value in points)
+    start = np.concatenate([start, np.zeros((padded - npts,) + start.shape[1:], dtype=start.dtype)])
+    G = np.zeros((tau.size, padded, 2, 2))
     failed = np.zeros(1, dtype=np.int64)
     order = np.argsort(tau, kind="stable")
-    steps = _propagate_points(start, Delta, J, chi, xi, gamma, cutoff, top, tau, order, N, tolerance, G, failed)
+    steps = _propagate_points(start, Delta, J, chi, xi, gamma, cutoff, top, tau, order, N[pad], tolerance, G, failed)
     if steps < 0:
         p = failed[0]
+        point = f"Delta={Delta[p]:g}, J={J[p]:g}, chi={chi[p]:g}, xi={xi[p]:g}, gamma={gamma[p]:g}"
         raise RuntimeError(
-            f"g2(tau): the step control of the exponential integrator failed at Delta={Delta[p]:g}, J={J[p]:g}, "
-            f"chi={chi[p]:g}, xi={xi[p]:g}, gamma={gamma[p]:g} (cutoff {cutoff}): the local error estimate did not fall "
-            f"with the step size. Please report this point; backend='julia' is an independent route"
+            f"g2(tau): the step control of the exponential integrator failed at {point} (cutoff {cutoff}): the "
+            f"local error estimate did not fall with the step size. Please report this point; backend='julia' is "
+            f"an independent route"
         )
-    return G, steps
+    return G[:, :npts], steps
 
 
 def tau_correlations(
@@ -716,8 +730,10 @@ def tau_correlations(
             results[name][part] = value
 
     workers = _workers(threads)
-    size = max(1, min(BATCH, -(-npts // workers)))  # at least one task per worker
-    parts = [np.arange(start, min(npts, start + size)) for start in range(0, npts, size)]
+    # tasks of at most BATCH points, as many as a multiple of the workers (equal shares), as
+    # equal as can be
+    tasks = -(-max(1, -(-npts // BATCH)) // workers) * workers
+    parts = [part for part in np.array_split(np.arange(npts), min(tasks, npts)) if part.size]
     with threadpool_limits(limits=1, user_api="blas"):
         _run(task, parts, workers)
     return results
