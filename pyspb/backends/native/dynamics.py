@@ -204,10 +204,11 @@ def _stencil(i, j, neighbour, hop, lower, jump):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _M(xr, xi, lane, stencil, rates):  # pragma: no cover (compiled)
+def _M(x, lane, stencil, rates):  # pragma: no cover (compiled)
     """``(M x)[i, j]`` of one lane, as (real, imaginary): ``-i [H_off, x] + gamma sum_b a_b x a_b^dagger``.
 
-    ``x = xr + i xi`` (compact indices, lane last, upper triangle); ``stencil`` from
+    ``x[i, j, 0]`` and ``x[i, j, 1]`` the real and imaginary parts (compact indices, upper
+    triangle, lanes last); ``stencil`` from
     :func:`_stencil`; ``rates[:, lane] = (Re J, Im J, xi, gamma)``.  With
     ``H_off = J A + J^* A^dag + xi X`` (``A = a1^dag a2``, ``X = a1 + a1^dag``) the commutator
     is ``J P + J^* Q + xi R`` with ``P = A x - x A``, ``Q = A^dag x - x A^dag``,
@@ -215,16 +216,16 @@ def _M(xr, xi, lane, stencil, rates):  # pragma: no cover (compiled)
     ``-i [H_off, x] = Im J (P - Q) - i (Re J (P + Q) + xi R)``; ``C`` are the jumps.
     """
     r, c, wr, wi = stencil
-    Pr = wr[0] * xr[r[0], c[0], lane] + wr[1] * xr[r[1], c[1], lane]
-    Pi = wi[0] * xi[r[0], c[0], lane] + wi[1] * xi[r[1], c[1], lane]
-    Qr = wr[2] * xr[r[2], c[2], lane] + wr[3] * xr[r[3], c[3], lane]
-    Qi = wi[2] * xi[r[2], c[2], lane] + wi[3] * xi[r[3], c[3], lane]
-    Rr = wr[4] * xr[r[4], c[4], lane] + wr[5] * xr[r[5], c[5], lane]
-    Rr += wr[6] * xr[r[6], c[6], lane] + wr[7] * xr[r[7], c[7], lane]
-    Ri = wi[4] * xi[r[4], c[4], lane] + wi[5] * xi[r[5], c[5], lane]
-    Ri += wi[6] * xi[r[6], c[6], lane] + wi[7] * xi[r[7], c[7], lane]
-    Cr = wr[8] * xr[r[8], c[8], lane] + wr[9] * xr[r[9], c[9], lane]
-    Ci = wi[8] * xi[r[8], c[8], lane] + wi[9] * xi[r[9], c[9], lane]
+    Pr = wr[0] * x[r[0], c[0], 0, lane] + wr[1] * x[r[1], c[1], 0, lane]
+    Pi = wi[0] * x[r[0], c[0], 1, lane] + wi[1] * x[r[1], c[1], 1, lane]
+    Qr = wr[2] * x[r[2], c[2], 0, lane] + wr[3] * x[r[3], c[3], 0, lane]
+    Qi = wi[2] * x[r[2], c[2], 1, lane] + wi[3] * x[r[3], c[3], 1, lane]
+    Rr = wr[4] * x[r[4], c[4], 0, lane] + wr[5] * x[r[5], c[5], 0, lane]
+    Rr += wr[6] * x[r[6], c[6], 0, lane] + wr[7] * x[r[7], c[7], 0, lane]
+    Ri = wi[4] * x[r[4], c[4], 1, lane] + wi[5] * x[r[5], c[5], 1, lane]
+    Ri += wi[6] * x[r[6], c[6], 1, lane] + wi[7] * x[r[7], c[7], 1, lane]
+    Cr = wr[8] * x[r[8], c[8], 0, lane] + wr[9] * x[r[9], c[9], 0, lane]
+    Ci = wi[8] * x[r[8], c[8], 1, lane] + wi[9] * x[r[9], c[9], 1, lane]
     Jr = rates[0, lane]
     Ji = rates[1, lane]
     drive = rates[2, lane]
@@ -235,21 +236,21 @@ def _M(xr, xi, lane, stencil, rates):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _M_lanes(xr, xi, i, j, neighbour, hop, lower, jump, rates, Mr, Mi):  # pragma: no cover (compiled)
-    """``(M x)[i, j]`` of every lane into ``Mr, Mi`` (real and imaginary parts; see :func:`_M`)."""
+def _M_lanes(x, i, j, neighbour, hop, lower, jump, rates, out):  # pragma: no cover (compiled)
+    """``(M x)[i, j]`` of every lane into ``out`` (real and imaginary parts, shape (2, lanes); see :func:`_M`)."""
     stencil = _stencil(i, j, neighbour, hop, lower, jump)
-    for lane in range(Mr.size):
-        Mr[lane], Mi[lane] = _M(xr, xi, lane, stencil, rates)
+    for lane in range(out.shape[1]):
+        out[0, lane], out[1, lane] = _M(x, lane, stencil, rates)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _photon_moments(xr, size, photons, lane):  # pragma: no cover (compiled)
+def _photon_moments(x, size, photons, lane):  # pragma: no cover (compiled)
     """``(Tr x, Tr[n_cw x], Tr[n_ccw x])`` of one lane from the diagonal (compact indices)."""
     trace = 0.0
     G1 = 0.0
     G2 = 0.0
     for i in range(size):
-        p = xr[i, i, lane]
+        p = x[i, i, 0, lane]
         trace += p
         G1 += photons[0, i] * p
         G2 += photons[1, i] * p
@@ -339,31 +340,23 @@ def _propagate_points(
                 E_m = Delta[p] * m + chi[p] * m * (m - 1) - 0.5j * gamma[p] * m
                 E_n = Delta[p] * n + chi[p] * n * (n - 1) - 0.5j * gamma[p] * n
                 D[m, n, lane] = -1j * (E_m - np.conj(E_n))
-    shape = (size + 1, size + 1, lanes)
-    ur = np.zeros(shape)
-    ui = np.zeros(shape)
+    # the states and stages: real and imaginary parts (index 2) of every lane (last)
+    shape = (size + 1, size + 1, 2, lanes)
+    u = np.zeros(shape)
     for lane in range(lanes):  # the upper triangle (the states are Hermitian)
         for i in range(size):
             for j in range(i, size):
                 value = start[lane // 2, lane % 2, fock[i], fock[j]]
-                ur[i, j, lane] = value.real
-                ui[i, j, lane] = value.imag
-    Nur = np.zeros(shape)
-    Nui = np.zeros(shape)
-    ar = np.zeros(shape)
-    ai = np.zeros(shape)
-    br = np.zeros(shape)
-    bi = np.zeros(shape)
-    cr = np.zeros(shape)
-    ci = np.zeros(shape)
-    accr = np.zeros(shape)
-    acci = np.zeros(shape)
-    lastr = np.zeros(shape)
-    lasti = np.zeros(shape)
-    ur_saved = np.zeros(shape)
-    ui_saved = np.zeros(shape)
-    Nur_saved = np.zeros(shape)
-    Nui_saved = np.zeros(shape)
+                u[i, j, 0, lane] = value.real
+                u[i, j, 1, lane] = value.imag
+    Nu = np.zeros(shape)
+    a = np.zeros(shape)
+    b = np.zeros(shape)
+    cs = np.zeros(shape)
+    acc = np.zeros(shape)
+    last = np.zeros(shape)
+    u_saved = np.zeros(shape)
+    Nu_saved = np.zeros(shape)
     # coefficients of the last CACHE step sizes
     sizes = np.full(CACHE, -1.0)
     table = np.empty((CACHE, 6, 2, top + 1, top + 1, lanes))
@@ -380,11 +373,10 @@ def _propagate_points(
     on_cw = np.zeros(lanes)
     on_ccw = np.zeros(lanes)
     error = np.zeros(lanes)
-    Mr = np.zeros(lanes)  # (M x)[i, j] of every lane
-    Mi = np.zeros(lanes)
+    Mv = np.zeros((2, lanes))  # (M x)[i, j] of every lane
     for i in range(size):
         for j in range(i, size):
-            _M_lanes(ur, ui, i, j, neighbour, hop, lower, jump, rates, Nur[i, j], Nui[i, j])
+            _M_lanes(u, i, j, neighbour, hop, lower, jump, rates, Nu[i, j])
     t_end = 0.0
     for index in range(tau.size):
         t_end = max(t_end, tau[index])
@@ -406,7 +398,7 @@ def _propagate_points(
                 p = lane // 2
                 s = lane % 2
                 total_N = N[p, 0] + N[p, 1]
-                trace, G1, G2 = _photon_moments(ur, size, photons, lane)
+                trace, G1, G2 = _photon_moments(u, size, photons, lane)
                 # an empty state (e.g. a_ccw rho a_ccw^dagger = 0 where J = 0: rounding noise only,
                 # or a lane padding the batch) sets no error scale; its correlations are NaN (empty
                 # mode) anyway
@@ -425,10 +417,8 @@ def _propagate_points(
                     # a mode below DARK_MODE of the other's photons: its correlations are NaN
                     if N[p, m] >= DARK_MODE * N[p, 1 - m]:
                         mode_scale[m, lane] = 1.0 / max(G_m, G_FLOOR * trace * N[p, m])
-            ur_saved[:] = ur
-            ui_saved[:] = ui
-            Nur_saved[:] = Nur
-            Nui_saved[:] = Nui
+            u_saved[:] = u
+            Nu_saved[:] = Nu
             rejected = 0
             while True:
                 count = int(np.ceil(interval / h_target * (1 - 1e-12)))
@@ -450,66 +440,66 @@ def _propagate_points(
                 f3r, f3i = table[slot, 5, 0], table[slot, 5, 1]
                 error[:] = 0.0
                 for _ in range(count):
-                    # upper triangle (i <= j) only: every stage is Hermitian, and the arrays M
-                    # reads (a, b, c, u) get their lower triangle by conjugation
+                    # upper triangle (i <= j) only: every stage is Hermitian, and M reads an
+                    # element below it as the conjugate of its mirror image (_stencil)
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
                             for lane in range(lanes):
-                                vr = E2r[m, n, lane] * ur[i, j, lane] - E2i[m, n, lane] * ui[i, j, lane]
-                                vr += Qr[m, n, lane] * Nur[i, j, lane] - Qi[m, n, lane] * Nui[i, j, lane]
-                                vi = E2r[m, n, lane] * ui[i, j, lane] + E2i[m, n, lane] * ur[i, j, lane]
-                                vi += Qr[m, n, lane] * Nui[i, j, lane] + Qi[m, n, lane] * Nur[i, j, lane]
-                                ar[i, j, lane] = vr
-                                ai[i, j, lane] = vi
-                                wr = Er[m, n, lane] * ur[i, j, lane] - Ei[m, n, lane] * ui[i, j, lane]
-                                wr += f1r[m, n, lane] * Nur[i, j, lane] - f1i[m, n, lane] * Nui[i, j, lane]
-                                wi = Er[m, n, lane] * ui[i, j, lane] + Ei[m, n, lane] * ur[i, j, lane]
-                                wi += f1r[m, n, lane] * Nui[i, j, lane] + f1i[m, n, lane] * Nur[i, j, lane]
-                                accr[i, j, lane] = wr
-                                acci[i, j, lane] = wi
+                                vr = E2r[m, n, lane] * u[i, j, 0, lane] - E2i[m, n, lane] * u[i, j, 1, lane]
+                                vr += Qr[m, n, lane] * Nu[i, j, 0, lane] - Qi[m, n, lane] * Nu[i, j, 1, lane]
+                                vi = E2r[m, n, lane] * u[i, j, 1, lane] + E2i[m, n, lane] * u[i, j, 0, lane]
+                                vi += Qr[m, n, lane] * Nu[i, j, 1, lane] + Qi[m, n, lane] * Nu[i, j, 0, lane]
+                                a[i, j, 0, lane] = vr
+                                a[i, j, 1, lane] = vi
+                                wr = Er[m, n, lane] * u[i, j, 0, lane] - Ei[m, n, lane] * u[i, j, 1, lane]
+                                wr += f1r[m, n, lane] * Nu[i, j, 0, lane] - f1i[m, n, lane] * Nu[i, j, 1, lane]
+                                wi = Er[m, n, lane] * u[i, j, 1, lane] + Ei[m, n, lane] * u[i, j, 0, lane]
+                                wi += f1r[m, n, lane] * Nu[i, j, 1, lane] + f1i[m, n, lane] * Nu[i, j, 0, lane]
+                                acc[i, j, 0, lane] = wr
+                                acc[i, j, 1, lane] = wi
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
-                            _M_lanes(ar, ai, i, j, neighbour, hop, lower, jump, rates, Mr, Mi)
+                            _M_lanes(a, i, j, neighbour, hop, lower, jump, rates, Mv)
                             for lane in range(lanes):
-                                vr = E2r[m, n, lane] * ur[i, j, lane] - E2i[m, n, lane] * ui[i, j, lane]
-                                vr += Qr[m, n, lane] * Mr[lane] - Qi[m, n, lane] * Mi[lane]
-                                vi = E2r[m, n, lane] * ui[i, j, lane] + E2i[m, n, lane] * ur[i, j, lane]
-                                vi += Qr[m, n, lane] * Mi[lane] + Qi[m, n, lane] * Mr[lane]
-                                br[i, j, lane] = vr
-                                bi[i, j, lane] = vi
-                                accr[i, j, lane] += f2r[m, n, lane] * Mr[lane] - f2i[m, n, lane] * Mi[lane]
-                                acci[i, j, lane] += f2r[m, n, lane] * Mi[lane] + f2i[m, n, lane] * Mr[lane]
+                                vr = E2r[m, n, lane] * u[i, j, 0, lane] - E2i[m, n, lane] * u[i, j, 1, lane]
+                                vr += Qr[m, n, lane] * Mv[0, lane] - Qi[m, n, lane] * Mv[1, lane]
+                                vi = E2r[m, n, lane] * u[i, j, 1, lane] + E2i[m, n, lane] * u[i, j, 0, lane]
+                                vi += Qr[m, n, lane] * Mv[1, lane] + Qi[m, n, lane] * Mv[0, lane]
+                                b[i, j, 0, lane] = vr
+                                b[i, j, 1, lane] = vi
+                                acc[i, j, 0, lane] += f2r[m, n, lane] * Mv[0, lane] - f2i[m, n, lane] * Mv[1, lane]
+                                acc[i, j, 1, lane] += f2r[m, n, lane] * Mv[1, lane] + f2i[m, n, lane] * Mv[0, lane]
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
-                            _M_lanes(br, bi, i, j, neighbour, hop, lower, jump, rates, Mr, Mi)
+                            _M_lanes(b, i, j, neighbour, hop, lower, jump, rates, Mv)
                             for lane in range(lanes):
                                 # c = E2 a + Q (2 M b - M u)
-                                xr = 2.0 * Mr[lane] - Nur[i, j, lane]
-                                xi_ = 2.0 * Mi[lane] - Nui[i, j, lane]
-                                vr = E2r[m, n, lane] * ar[i, j, lane] - E2i[m, n, lane] * ai[i, j, lane]
-                                vr += Qr[m, n, lane] * xr - Qi[m, n, lane] * xi_
-                                vi = E2r[m, n, lane] * ai[i, j, lane] + E2i[m, n, lane] * ar[i, j, lane]
-                                vi += Qr[m, n, lane] * xi_ + Qi[m, n, lane] * xr
-                                cr[i, j, lane] = vr
-                                ci[i, j, lane] = vi
-                                accr[i, j, lane] += f2r[m, n, lane] * Mr[lane] - f2i[m, n, lane] * Mi[lane]
-                                acci[i, j, lane] += f2r[m, n, lane] * Mi[lane] + f2i[m, n, lane] * Mr[lane]
+                                yr = 2.0 * Mv[0, lane] - Nu[i, j, 0, lane]
+                                yi = 2.0 * Mv[1, lane] - Nu[i, j, 1, lane]
+                                vr = E2r[m, n, lane] * a[i, j, 0, lane] - E2i[m, n, lane] * a[i, j, 1, lane]
+                                vr += Qr[m, n, lane] * yr - Qi[m, n, lane] * yi
+                                vi = E2r[m, n, lane] * a[i, j, 1, lane] + E2i[m, n, lane] * a[i, j, 0, lane]
+                                vi += Qr[m, n, lane] * yi + Qi[m, n, lane] * yr
+                                cs[i, j, 0, lane] = vr
+                                cs[i, j, 1, lane] = vi
+                                acc[i, j, 0, lane] += f2r[m, n, lane] * Mv[0, lane] - f2i[m, n, lane] * Mv[1, lane]
+                                acc[i, j, 1, lane] += f2r[m, n, lane] * Mv[1, lane] + f2i[m, n, lane] * Mv[0, lane]
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
-                            _M_lanes(cr, ci, i, j, neighbour, hop, lower, jump, rates, Mr, Mi)
+                            _M_lanes(cs, i, j, neighbour, hop, lower, jump, rates, Mv)
                             for lane in range(lanes):
-                                vr = f3r[m, n, lane] * Mr[lane] - f3i[m, n, lane] * Mi[lane]
-                                vi = f3r[m, n, lane] * Mi[lane] + f3i[m, n, lane] * Mr[lane]
-                                lastr[i, j, lane] = vr
-                                lasti[i, j, lane] = vi
-                                vr += accr[i, j, lane]
-                                vi += acci[i, j, lane]
-                                ur[i, j, lane] = vr
-                                ui[i, j, lane] = vi
+                                vr = f3r[m, n, lane] * Mv[0, lane] - f3i[m, n, lane] * Mv[1, lane]
+                                vi = f3r[m, n, lane] * Mv[1, lane] + f3i[m, n, lane] * Mv[0, lane]
+                                last[i, j, 0, lane] = vr
+                                last[i, j, 1, lane] = vi
+                                vr += acc[i, j, 0, lane]
+                                vi += acc[i, j, 1, lane]
+                                u[i, j, 0, lane] = vr
+                                u[i, j, 1, lane] = vi
                     # M of the new state: the next step's first stage, and the error estimate
                     # f3 (M c - M u_new) (the embedded third-order solution's difference)
                     estimate[:] = 0.0
@@ -518,15 +508,14 @@ def _propagate_points(
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
-                            _M_lanes(ur, ui, i, j, neighbour, hop, lower, jump, rates, Mr, Mi)
+                            _M_lanes(u, i, j, neighbour, hop, lower, jump, rates, Nu[i, j])
                             weight = 1.0 if i == j else 2.0
                             weight_cw = weight * root[0, i] * root[0, j]
                             weight_ccw = weight * root[1, i] * root[1, j]
                             for lane in range(lanes):
-                                Nur[i, j, lane] = Mr[lane]
-                                Nui[i, j, lane] = Mi[lane]
-                                er = lastr[i, j, lane] - (f3r[m, n, lane] * Mr[lane] - f3i[m, n, lane] * Mi[lane])
-                                ei = lasti[i, j, lane] - (f3r[m, n, lane] * Mi[lane] + f3i[m, n, lane] * Mr[lane])
+                                Mr, Mi = Nu[i, j, 0, lane], Nu[i, j, 1, lane]
+                                er = last[i, j, 0, lane] - (f3r[m, n, lane] * Mr - f3i[m, n, lane] * Mi)
+                                ei = last[i, j, 1, lane] - (f3r[m, n, lane] * Mi + f3i[m, n, lane] * Mr)
                                 size_e = abs(er) + abs(ei)
                                 estimate[lane] += weight * size_e
                                 on_cw[lane] += weight_cw * size_e
@@ -556,14 +545,12 @@ def _propagate_points(
                 if rejected > MAX_REJECTIONS:
                     failed[0] = worst // 2
                     return -1
-                ur[:] = ur_saved  # rejected: the interval again, with smaller steps
-                ui[:] = ui_saved
-                Nur[:] = Nur_saved
-                Nui[:] = Nui_saved
+                u[:] = u_saved  # rejected: the interval again, with smaller steps
+                Nu[:] = Nu_saved
             now = tau[index] if interval == tau[index] - now else now + interval
         for lane in range(lanes):
             _, out[index, lane // 2, lane % 2, 0], out[index, lane // 2, lane % 2, 1] = _photon_moments(
-                ur, size, photons, lane
+                u, size, photons, lane
             )
     return steps
 
