@@ -153,14 +153,14 @@ def _phi_array(z, out):  # pragma: no cover (compiled)
 def _coefficients(D, h, out):  # pragma: no cover (compiled)
     """ETDRK4 coefficients ``E, E2, Q, f1, f2, f3`` of a step h (elementwise in ``D h``).
 
-    ``D`` (levels, levels, lanes) complex; ``out[k, 0]`` and ``out[k, 1]`` the real and
-    imaginary parts of coefficient k.
+    ``D`` (levels, levels, points) complex; ``out[k, 0]`` and ``out[k, 1]`` the real and
+    imaginary parts of coefficient k, for both lanes (states) of every point.
     """
     levels = D.shape[0]
     for m in range(levels):
         for n in range(levels):
-            for lane in range(D.shape[2]):
-                z = D[m, n, lane] * h
+            for p in range(D.shape[2]):
+                z = D[m, n, p] * h
                 q1, _, _ = _phi123(0.5 * z)
                 p1, p2, p3 = _phi123(z)
                 values = (
@@ -172,8 +172,9 @@ def _coefficients(D, h, out):  # pragma: no cover (compiled)
                     h * (4.0 * p3 - p2),
                 )
                 for k in range(6):
-                    out[k, 0, m, n, lane] = values[k].real
-                    out[k, 1, m, n, lane] = values[k].imag
+                    for lane in (2 * p, 2 * p + 1):
+                        out[k, 0, m, n, lane] = values[k].real
+                        out[k, 1, m, n, lane] = values[k].imag
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -342,14 +343,13 @@ def _propagate_points(
         rates[3, lane] = gamma[p]
     # the split L = D o x + M x (module docstring); D depends on the photon numbers (levels)
     # of row and column only
-    D = np.empty((top + 1, top + 1, lanes), dtype=np.complex128)
-    for lane in range(lanes):
-        p = lane // 2
+    D = np.empty((top + 1, top + 1, points), dtype=np.complex128)
+    for p in range(points):
         for m in range(top + 1):
             for n in range(top + 1):
                 E_m = Delta[p] * m + chi[p] * m * (m - 1) - 0.5j * gamma[p] * m
                 E_n = Delta[p] * n + chi[p] * n * (n - 1) - 0.5j * gamma[p] * n
-                D[m, n, lane] = -1j * (E_m - np.conj(E_n))
+                D[m, n, p] = -1j * (E_m - np.conj(E_n))
     # the states and stages: real and imaginary parts (index 2) of every lane (last)
     shape = (size + 1, size + 1, 2, lanes)
     u = np.zeros(shape)
