@@ -27,9 +27,9 @@ Only the upper triangle of the Hermitian states is stored: ``M`` reads its ten n
 there (:func:`_stencil`; an element below the diagonal as the conjugate of its mirror image),
 and the five passes of a step (the four stages and ``M`` of the new state) each visit it once.
 The points of a batch share the step size, the smallest any of them asks for, so a batch
-takes the steps of its most demanding point at every time: on the paper's 41 points ~3500
-steps per point in batches of ~20, against ~2800 for each point alone (both photon-number
-runs, below), more than repaid by the lanes.  The batches (at most :data:`BATCH` points, as
+takes the steps of its most demanding point at every time: on the paper's 41 points 2300
+steps per point in two batches, against 1700-2200 (mean 1900) for each point alone (both
+photon-number runs, below), more than repaid by the lanes.  The batches (at most :data:`BATCH` points, as
 many as a multiple of the workers) run in threads.
 
 *Step size.*  ``M`` of the new state gives, besides the next step's first stage, the local
@@ -57,8 +57,11 @@ last (larger) run is returned.  The points of a batch that keep the same number 
 propagated together.  At ``top = 2 cutoff`` this is the full truncated model.
 
 Measured against dense matrix exponentials of the Liouvillian (``scipy.linalg.expm``) at cutoff
-5 (the paper's device with and without tip, a strong drive, a detuned point) the relative error
-of every correlation function is at most 1e-7 at every delay (61 delays, 0 .. 30 us);
+5, propagating the same steady state (the paper's device with tip at phi = 0.20 and 0.27 um and
+without tip, a strong drive, a Kerr shift of 20 gamma, a detuned strong drive; 61 delays,
+0 .. 30 us, each point alone), the largest relative error of any correlation function at any
+delay is 2.3e-8 (1.1e-8 at the paper's points) with TOLERANCE = 1e-5, against 2.9e-9 with
+3e-6 (~1.5x the steps), 1.1e-7 with 3e-5 and 3.7e-7 with 1e-4;
 ``tests/test_backends_native_dynamics.py`` checks 1e-6 at small cutoffs.
 """
 
@@ -74,8 +77,8 @@ __all__ = ["tau_correlations", "TOLERANCE"]
 
 #: time-integration tolerance: the estimated local errors, summed over 0 .. max(tau), stay
 #: below TOLERANCE of the state's trace times its smallest g (module docstring); the errors
-#: measured against dense matrix exponentials are 30-1000x smaller
-TOLERANCE = 3e-6
+#: measured against dense matrix exponentials are ~400x smaller (module docstring)
+TOLERANCE = 1e-5
 #: first step, in units of 1 / rate (the step control adapts it from there)
 FIRST_STEP = 0.5
 #: step control: safety factor, largest growth and shrink per interval, rejection threshold
@@ -692,7 +695,8 @@ def tau_correlations(
     time_tolerance : float
         Tolerance of the step control (:data:`TOLERANCE`; module docstring).
     threads : int, optional
-        Points propagated side by side (default: one per core).
+        Batches propagated at the same time (default: one per core); the points of a batch are
+        propagated side by side in one thread.
 
     Returns
     -------
@@ -700,7 +704,8 @@ def tau_correlations(
         The arrays above, shape (npts, ntau); ``N_cw``, ``N_ccw`` (shape (npts,));
         ``populations`` (npts, cutoff + 1, cutoff + 1), the steady state's ``P(n_cw, n_ccw)``;
         ``steps`` (ETDRK4 steps taken per point, rejected ones and the photon-number checks
-        included) and ``top`` (photons kept, ket or bra, per point).
+        included; the points propagated together share their steps, so this is the count of
+        the propagations a point took part in) and ``top`` (photons kept, ket or bra, per point).
     """
     from . import DEFAULT_TOLERANCE, _run, _workers
 
