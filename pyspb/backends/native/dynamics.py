@@ -611,13 +611,13 @@ def _propagate_batch(
     previous: list[np.ndarray | None] = [None] * npts
     pending = np.ones(npts, dtype=bool)
     while pending.any():
-        K = top[pending].min()
+        K = int(top[pending].min())
         group = np.flatnonzero(pending & (top == K))
         G, steps = _run_points(
             start[group], [v[group] for v in (Delta, J, chi, xi, gamma)], c, K, tau, N[group], time_tolerance
         )
         out["steps"][group] += steps
-        for k, p in enumerate(group):
+        for k, p in enumerate(group.tolist()):
             G_p = G[:, k]
             converged = K == 2 * c
             if previous[p] is not None:
