@@ -250,11 +250,21 @@ def _M(x, lane, stencil, rates):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _M_lanes(x, i, j, neighbour, hop, lower, jump, rates, out):  # pragma: no cover (compiled)
-    """``(M x)[i, j]`` of every lane into ``out`` (real and imaginary parts, shape (2, lanes); see :func:`_M`)."""
-    stencil = _stencil(i, j, neighbour, hop, lower, jump)
+def _M_lanes(x, sources, weights, rates, out):  # pragma: no cover (compiled)
+    """``(M x)[i, j]`` of every lane into ``out`` (real and imaginary parts, shape (2, lanes); see :func:`_M`).
+
+    ``sources[:, t]`` (row, column) and ``weights[:, t]`` (real, imaginary) of the ten stored
+    elements read, as :func:`_stencil` gives them for element (i, j), tabulated.
+    """
+    stencil = (_ten(sources[0]), _ten(sources[1]), _ten(weights[0]), _ten(weights[1]))
     for lane in range(out.shape[1]):
         out[0, lane], out[1, lane] = _M(x, lane, stencil, rates)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ten(v):  # pragma: no cover (compiled)
+    """The ten values of ``v`` as a tuple (held in registers across the lanes)."""
+    return (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -298,12 +308,11 @@ def _propagate_points(
         for n2 in range(o + 1):
             compact[n1, n2] = -1
     fock = np.empty(d, dtype=np.int64)
-    for n1 in range(o):
-        for n2 in range(o):
-            if n1 + n2 <= top:
-                compact[n1, n2] = size
-                fock[size] = n1 * o + n2
-                size += 1
+    for total in range(min(top, 2 * c) + 1):  # by photon number: M's neighbours lie close
+        for n1 in range(max(0, total - c), min(total, c) + 1):
+            compact[n1, total - n1] = size
+            fock[size] = n1 * o + total - n1
+            size += 1
     for n1 in range(o + 1):
         for n2 in range(o + 1):
             if compact[n1, n2] < 0:
@@ -337,6 +346,15 @@ def _propagate_points(
         if n2 < c:  # gamma a2 x a2^dag: from (n1, n2 + 1)
             lower[1, i] = compact[n1, n2 + 1]
             jump[1, i] = np.sqrt(n2 + 1.0)
+    # the stored elements (M x)[i, j] reads, and their weights (_stencil), for i <= j
+    sources = np.zeros((size, size, 2, 10), dtype=np.int64)
+    weights = np.zeros((size, size, 2, 10))
+    for i in range(size):
+        for j in range(i, size):
+            rows, columns, real, imag = _stencil(i, j, neighbour, hop, lower, jump)
+            for t in range(10):
+                sources[i, j, 0, t], sources[i, j, 1, t] = rows[t], columns[t]
+                weights[i, j, 0, t], weights[i, j, 1, t] = real[t], imag[t]
     rates = np.empty((4, lanes))  # Re J, Im J, xi, gamma of every lane
     for lane in range(lanes):
         p = lane // 2
@@ -389,7 +407,7 @@ def _propagate_points(
     Mv = np.zeros((2, lanes))  # (M x)[i, j] of every lane
     for i in range(size):
         for j in range(i, size):
-            _M_lanes(u, i, j, neighbour, hop, lower, jump, rates, Nu[i, j])
+            _M_lanes(u, sources[i, j], weights[i, j], rates, Nu[i, j])
     t_end = 0.0
     for index in range(tau.size):
         t_end = max(t_end, tau[index])
@@ -474,7 +492,7 @@ def _propagate_points(
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
-                            _M_lanes(a, i, j, neighbour, hop, lower, jump, rates, Mv)
+                            _M_lanes(a, sources[i, j], weights[i, j], rates, Mv)
                             for lane in range(lanes):
                                 vr = E2r[m, n, lane] * u[i, j, 0, lane] - E2i[m, n, lane] * u[i, j, 1, lane]
                                 vr += Qr[m, n, lane] * Mv[0, lane] - Qi[m, n, lane] * Mv[1, lane]
@@ -487,7 +505,7 @@ def _propagate_points(
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
-                            _M_lanes(b, i, j, neighbour, hop, lower, jump, rates, Mv)
+                            _M_lanes(b, sources[i, j], weights[i, j], rates, Mv)
                             for lane in range(lanes):
                                 # c = E2 a + Q (2 M b - M u)
                                 yr = 2.0 * Mv[0, lane] - Nu[i, j, 0, lane]
@@ -503,7 +521,7 @@ def _propagate_points(
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
-                            _M_lanes(cs, i, j, neighbour, hop, lower, jump, rates, Mv)
+                            _M_lanes(cs, sources[i, j], weights[i, j], rates, Mv)
                             for lane in range(lanes):
                                 vr = f3r[m, n, lane] * Mv[0, lane] - f3i[m, n, lane] * Mv[1, lane]
                                 vi = f3r[m, n, lane] * Mv[1, lane] + f3i[m, n, lane] * Mv[0, lane]
@@ -521,7 +539,7 @@ def _propagate_points(
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
-                            _M_lanes(u, i, j, neighbour, hop, lower, jump, rates, Nu[i, j])
+                            _M_lanes(u, sources[i, j], weights[i, j], rates, Nu[i, j])
                             weight = 1.0 if i == j else 2.0
                             weight_cw = weight * root[0, i] * root[0, j]
                             weight_ccw = weight * root[1, i] * root[1, j]
