@@ -14,7 +14,7 @@ The paper's device with the tip at r = 0.35 um over phi = 0.20 .. 0.34 um, cutof
   ``pyspb.spectrum`` (both modes) on ``--spectrum-points`` points against QuTiP's
   ``spectrum`` (default solver "es", cw mode only, one BLAS thread as in bench_regimes.py) on
   ``--qutip-spectrum-points`` of them; the largest difference relative to the maximum of S
-  is printed.
+  is printed (``--spectrum-points 0`` skips the spectra).
 * The time of a ``--map`` x ``--map`` (r, phi) x 61-delay g2(tau) map (r = 0.30 .. 0.40 um)
   with ``pyspb.g2_tau`` on all cores (0 skips it).
 
@@ -81,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=41)
     parser.add_argument("--qutip-points", type=int, default=3)
-    parser.add_argument("--spectrum-points", type=int, default=8)
+    parser.add_argument("--spectrum-points", type=int, default=8, help="0 skips the spectra")
     parser.add_argument("--qutip-spectrum-points", type=int, default=1)
     parser.add_argument("--spectrum-cutoffs", type=int, nargs="+", default=[CUTOFF])
     parser.add_argument("--map", type=int, default=41, help="side of the (r, phi) map; 0 skips it")
@@ -112,7 +112,7 @@ def main() -> None:
     print(f"  QuTiP          {1e3 * qutip_g2:9.1f} ms/point ({picks.size} points, coherence_function_g2, cw)")
     print(f"  ratio          {qutip_g2 / ours_g2:9.1f}x   max |g2_cw / g2_cw(QuTiP) - 1| = {worst:.1e}")
 
-    for cutoff in args.spectrum_cutoffs:
+    for cutoff in args.spectrum_cutoffs if args.spectrum_points else []:
         spectrum_row(inputs, cutoff, args.spectrum_points, args.qutip_spectrum_points)
 
     if args.map:
