@@ -8,13 +8,13 @@ The paper's device with the tip at r = 0.35 um over phi = 0.20 .. 0.34 um, cutof
 
 * g2(tau) at 61 delays 0 .. 30 us: ``pyspb.g2_tau`` (all three correlations, both modes) on
   ``--points`` points against QuTiP's ``coherence_function_g2`` (cw mode only, tight ODE
-  tolerances: atol 1e-12, rtol 1e-10, 1e6 steps) on ``--qutip-points`` of them; the largest
+  tolerances: atol 1e-12, rtol 1e-10, 1e6 steps; one BLAS thread) on ``--qutip-points`` of them; the largest
   relative difference of g2_cw between the two is printed.
 * S(omega) at 201 frequencies over +-5 gamma, at each of ``--spectrum-cutoffs``:
   ``pyspb.spectrum`` (both modes) on ``--spectrum-points`` points against QuTiP's
   ``spectrum`` (default solver "es", cw mode only, one BLAS thread as in bench_regimes.py) on
   ``--qutip-spectrum-points`` of them; the largest difference relative to the maximum of S
-  is printed.
+  is printed (``--spectrum-points 0`` skips the spectra).
 * The time of a ``--map`` x ``--map`` (r, phi) x 61-delay g2(tau) map (r = 0.30 .. 0.40 um)
   with ``pyspb.g2_tau`` on all cores (0 skips it).
 
@@ -81,12 +81,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=41)
     parser.add_argument("--qutip-points", type=int, default=3)
-    parser.add_argument("--spectrum-points", type=int, default=8)
+    parser.add_argument("--spectrum-points", type=int, default=8, help="0 skips the spectra")
     parser.add_argument("--qutip-spectrum-points", type=int, default=1)
     parser.add_argument("--spectrum-cutoffs", type=int, nargs="+", default=[CUTOFF])
     parser.add_argument("--map", type=int, default=41, help="side of the (r, phi) map; 0 skips it")
     args = parser.parse_args()
     import qutip
+    from threadpoolctl import threadpool_limits
 
     device = pyspb.Device()
     inputs = device.rates(r=0.35, phi=np.linspace(0.20, 0.34, args.points))[
@@ -102,17 +103,18 @@ def main() -> None:
     options = {"nsteps": 10**6, "atol": 1e-12, "rtol": 1e-10}
     start = time.perf_counter()
     worst = 0.0
-    for k in picks:
-        H, c_ops, a1, _ = qutip_model(*point(inputs, k), CUTOFF)
-        g2, _ = qutip.coherence_function_g2(H, None, TAU, c_ops, a1, options=options)
-        worst = max(worst, float(np.max(np.abs(ours.g2_cw_tau.values[k] / np.real(g2) - 1))))
+    with threadpool_limits(limits=1, user_api="blas"):  # as for the spectra and bench_regimes.py
+        for k in picks:
+            H, c_ops, a1, _ = qutip_model(*point(inputs, k), CUTOFF)
+            g2, _ = qutip.coherence_function_g2(H, None, TAU, c_ops, a1, options=options)
+            worst = max(worst, float(np.max(np.abs(ours.g2_cw_tau.values[k] / np.real(g2) - 1))))
     qutip_g2 = (time.perf_counter() - start) / picks.size
     print(f"g2(tau), cutoff {CUTOFF}, {TAU.size} delays 0..{TAU[-1]:g} us, paper's device, r = 0.35 um")
     print(f"  pyspb.g2_tau   {1e3 * ours_g2:9.1f} ms/point ({args.points} points, 3 correlations, both modes)")
     print(f"  QuTiP          {1e3 * qutip_g2:9.1f} ms/point ({picks.size} points, coherence_function_g2, cw)")
     print(f"  ratio          {qutip_g2 / ours_g2:9.1f}x   max |g2_cw / g2_cw(QuTiP) - 1| = {worst:.1e}")
 
-    for cutoff in args.spectrum_cutoffs:
+    for cutoff in args.spectrum_cutoffs if args.spectrum_points else []:
         spectrum_row(inputs, cutoff, args.spectrum_points, args.qutip_spectrum_points)
 
     if args.map:

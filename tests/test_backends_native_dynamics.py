@@ -61,6 +61,44 @@ def test_correlation_functions_match_dense_expm(cutoff):
         assert ours["top"][0] < 2 * cutoff and ours["top"].max() > ours["top"][0]
 
 
+def test_a_batch_gives_every_point_what_it_gives_alone():
+    """Points propagated side by side share their steps; each keeps its own result.
+
+    A batch mixing an empty mode (J = 0: x_ccw is rounding noise), a weak drive, a strong drive
+    and a mode with ~1e-3 of the other's photons (detuned by 10 gamma), more points than one
+    vector of lanes holds (padding): every correlation of every point as when it is propagated
+    alone, both within 1e-6 of dense matrix exponentials where the dense null vector resolves
+    them.
+    """
+    batch = [
+        (0.0, 0.0, 1.583, 0.0616, 0.297),  # J = 0: the ccw mode is empty
+        POINTS[0],  # the paper's device: weak drive
+        (-2.0, 0.5, 0.5, 1.0, 1.0),  # strong drive
+        (10.0, 0.3, 1.0, 0.5, 1.0),  # the ccw mode holds ~1e-3 of the cw mode's photons
+        POINTS[2],
+    ]
+    cutoff = 3
+    tau = np.linspace(0.0, 12.0, 25)
+    P = np.array(batch, dtype=complex).T
+    args = (P[0].real, P[1], P[2].real, P[3].real, P[4].real)
+    together = native_dynamics.tau_correlations(*args, tau, cutoff=cutoff, threads=1)  # one batch
+    assert len(batch) > native_dynamics.LANE_POINTS
+    for k, point in enumerate(batch):
+        p = np.array(point, dtype=complex)[:, None]
+        alone = native_dynamics.tau_correlations(p[0].real, p[1], p[2].real, p[3].real, p[4].real, tau, cutoff=cutoff)
+        reference = dense_reference(point, tau, cutoff) if k in (1, 2, 4) else None
+        for name in ("G_cw_cw", "G_cw_ccw", "G_ccw_ccw", "photons_cw", "photons_ccw"):
+            ours, single = together[name][k], alone[name][0]
+            assert np.all(np.isfinite(ours)), f"{name} at point {k}"
+            # an empty mode's values are rounding noise: compared on the scale of the point's photons
+            scale = 1e-9 * np.abs(alone["photons_cw"][0]).max() if k == 0 and "ccw" in name else 0.0
+            np.testing.assert_allclose(ours, single, rtol=1e-6, atol=scale, err_msg=f"{name} at point {k}")
+            if reference is not None and name in reference:
+                atol = 1e-9 * np.abs(reference[name]).max()
+                np.testing.assert_allclose(ours, reference[name], rtol=1e-6, atol=atol, err_msg=f"{name} at point {k}")
+        assert together["top"][k] == alone["top"][0]
+
+
 def test_a_weakly_populated_mode_is_as_accurate_as_the_other():
     """Detuned by 10 gamma, J = 0.3 gamma: the ccw mode holds ~1e-3 of the cw mode's photons.
 
