@@ -111,7 +111,7 @@ def assert_stationary_density_matrix(rho, Delta, J, chi, xi, gamma, cutoff):
     assert np.abs(L @ rho.ravel()).max() < 1e-10 * max(1.0, abs(Delta), abs(chi), xi, gamma, abs(J))
 
 
-def refined_populations(Delta, J, chi, xi, gamma, cutoff, refinements=8):
+def refined_populations(Delta, J, chi, xi, gamma, cutoff, refinements=3):
     """``P(n_cw, n_ccw)`` by a dense LU of the Fock-basis Liouvillian (vacuum equation replaced by
     the trace), refined with residuals in long double: independent of the native engine's
     excitation basis, grading and Krylov solver, and accurate below double rounding."""
