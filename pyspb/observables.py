@@ -41,6 +41,13 @@ RESOLUTION = 1e-10
 #: against the exact chi = 0 solution from |Delta| / gamma = 1e3 to 1e8).  See :func:`resolution`.
 DETUNING_SCALE = 10.0
 
+#: Kerr energy per photon that cancels like the detuning, in units of |chi|: ``chi (K - 1)`` at
+#: the K = 4 photons of g4.  Measured on 450 random points (cutoff 4, Krylov path, chi up to
+#: 500 gamma) against a sparse LU refined with long-double residuals: with |Delta| alone in the
+#: rule g2..g4 of a nearly empty mode erred by up to 1.5e-4 at chi ~ 150 gamma; with
+#: |Delta| + 3 |chi| every reported number is within 6.6e-7.
+KERR_LEVELS = 3.0
+
 #: photon number of a mode, relative to the other mode's, below which its two-time
 #: correlations (g2(tau) of that mode and the cross correlation) are NaN: the time integrator
 #: holds each correlation to ~1e-6 of its own size only down to this ratio (below it the
@@ -63,25 +70,30 @@ class TruncationWarning(RuntimeWarning):
     """
 
 
-def resolution(Delta, gamma):
-    """Relative resolution of a mode's factorial moments at detuning ``Delta`` and loss ``gamma``.
+def resolution(Delta, gamma, chi=0.0):
+    """Relative resolution of a mode's factorial moments at detuning ``Delta``, loss ``gamma``, Kerr ``chi``.
 
-    ``RESOLUTION * max(1, |Delta| / (DETUNING_SCALE * gamma))``: at large detuning the solvers'
-    rounding error grows like ``|Delta| / gamma`` (see :data:`DETUNING_SCALE`), and a mode's
-    moment resolved to 1e-6 relative must be correspondingly larger against the total's.
+    ``RESOLUTION * max(1, (|Delta| + KERR_LEVELS |chi|) / (DETUNING_SCALE * gamma))``: the
+    solvers' rounding error grows like the energy per photon that cancels in the equations,
+    ``|Delta + chi (K - 1)|`` at K photons (``E_K = Delta K + chi K (K - 1)``), up to the four
+    photons of g4 (see :data:`DETUNING_SCALE`, :data:`KERR_LEVELS`), and a mode's moment resolved
+    to 1e-6 relative must be correspondingly larger against the total's.
 
     Parameters
     ----------
     Delta, gamma : array_like
         Detuning and loss rate per mode (same unit).
+    chi : array_like, optional
+        Kerr shift (same unit); 0 leaves the detuning rule alone.
 
     Returns
     -------
     ndarray or DataArray
-        The resolution per point (dimensionless), broadcast over both inputs.
+        The resolution per point (dimensionless), broadcast over the inputs.
     """
     # ufuncs only, so that DataArrays (dask-backed too) stay what they are
-    return RESOLUTION * np.maximum(1.0, np.abs(Delta) / np.multiply(DETUNING_SCALE, gamma))
+    energy = np.abs(Delta) + np.multiply(KERR_LEVELS, np.abs(chi))
+    return RESOLUTION * np.maximum(1.0, energy / np.multiply(DETUNING_SCALE, gamma))
 
 
 #: highest correlation order reported

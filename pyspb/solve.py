@@ -265,7 +265,7 @@ def _eager_result(
     dims, shape = template.dims, template.shape
     levels = populations.shape[-1]
     names = OBSERVABLES + ("truncation_error",)
-    observed = _observables(populations, resolution(flat["Delta"], flat["gamma"]), flat["J"] == 0)
+    observed = _observables(populations, resolution(flat["Delta"], flat["gamma"], flat["chi"]), flat["J"] == 0)
     values = dict(zip(names, observed, strict=True))
     comments = _comments(levels - 1)
     marked = _truncated_correlations(populations, values)
@@ -624,7 +624,7 @@ def _assemble(P: xr.DataArray, with_P: bool, attrs: dict, points: dict[str, xr.D
     results = xr.apply_ufunc(
         _observables,
         P,
-        resolution(points["Delta"], points["gamma"]),
+        resolution(points["Delta"], points["gamma"], points["chi"]),
         points["J"] == 0,
         input_core_dims=[["n_cw", "n_ccw"], [], []],
         output_core_dims=[[]] * len(names),
