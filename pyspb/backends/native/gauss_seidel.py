@@ -136,7 +136,9 @@ def _judge(change, norm, terms, index, sweeps, previous, ratio, tolerance, rules
       remaining error ``c q / (1 - q)`` is below ``tolerance``, or if ``c`` and
       ``c_previous`` are both below it (the rounding floor);
     * failed (``status`` 2) if not converged and ``q > 1/2`` after ``FIRST_CHECK + 3``
-      sweeps, or ``c`` is not finite, or ``n`` reached :data:`MAX_SWEEPS`;
+      sweeps, or ``c`` is not finite, or ``n`` reached :data:`MAX_SWEEPS`, or (from the
+      second check on) ``c q_max^(MAX_SWEEPS - n)`` is above ``tolerance`` with ``q_max`` the
+      larger of ``q`` and ``q_previous``: at that contraction the sweeps left would not reach it;
     * else still sweeping (``status`` 0).
 
     ``previous`` (``c``, from sweep FIRST_CHECK on; else inf) and ``ratio`` (``q`` of a
@@ -167,7 +169,11 @@ def _judge(change, norm, terms, index, sweeps, previous, ratio, tolerance, rules
             estimate = relative * q / (1.0 - min(q, slowest))
             done = (contracting and estimate <= tolerance) or (relative <= tolerance and previous[n] <= tolerance)
         slow = q > slowest and sweeps[n] > first_check + 3
-        failed = busy and not done and (slow or not np.isfinite(relative) or sweeps[n] >= max_sweeps)
+        # the slower of the last two contractions kept up to MAX_SWEEPS would not reach the tolerance
+        hopeless = False
+        if checked and np.isfinite(ratio[n]) and relative > tolerance:
+            hopeless = relative * max(q, ratio[n]) ** (max_sweeps - sweeps[n]) > tolerance
+        failed = busy and not done and (slow or hopeless or not np.isfinite(relative) or sweeps[n] >= max_sweeps)
         status[n] = 1 if done else (2 if failed else 0)
         previous[n] = relative if sweeps[n] >= first_check else np.inf
         ratio[n] = q if checked else np.inf
