@@ -352,7 +352,7 @@ def test_ccw_at_huge_detuning_with_kerr_matches_the_weak_drive_population():
 
 
 def test_paper_device_keeps_every_number_within_its_detuning_range():
-    """The resolution rule scales with |Delta| only beyond 10 gamma: Fig. 1(c)'s range keeps all numbers."""
+    """The resolution rule grows only beyond |Delta| + 3|chi| = 10 gamma: Fig. 1(c)'s range keeps all numbers."""
     dev = pyspb.Device()
     gamma1 = float(dev.rates(tip=False).gamma1)
     out = pyspb.solve(dev.rates(Delta=np.linspace(-5, 5, 11) * gamma1, tip=False), cutoff=5)
