@@ -270,6 +270,12 @@ def _ten(v):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _times(cr, ci, xr, xi):  # pragma: no cover (compiled)
+    """The complex product ``c x`` of numbers given by their real and imaginary parts: ``(Re, Im)``."""
+    return cr * xr - ci * xi, cr * xi + ci * xr
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _photon_moments(x, size, photons, lane):  # pragma: no cover (compiled)
     """``(Tr x, Tr[n_cw x], Tr[n_ccw x])`` of one lane from the diagonal (compact indices)."""
     trace = 0.0
@@ -479,60 +485,56 @@ def _propagate_points(
                         for j in range(i, size):
                             m, n = level[i], level[j]
                             for lane in range(lanes):
-                                vr = E2r[m, n, lane] * u[i, j, 0, lane] - E2i[m, n, lane] * u[i, j, 1, lane]
-                                vr += Qr[m, n, lane] * Nu[i, j, 0, lane] - Qi[m, n, lane] * Nu[i, j, 1, lane]
-                                vi = E2r[m, n, lane] * u[i, j, 1, lane] + E2i[m, n, lane] * u[i, j, 0, lane]
-                                vi += Qr[m, n, lane] * Nu[i, j, 1, lane] + Qi[m, n, lane] * Nu[i, j, 0, lane]
-                                a[i, j, 0, lane] = vr
-                                a[i, j, 1, lane] = vi
-                                wr = Er[m, n, lane] * u[i, j, 0, lane] - Ei[m, n, lane] * u[i, j, 1, lane]
-                                wr += f1r[m, n, lane] * Nu[i, j, 0, lane] - f1i[m, n, lane] * Nu[i, j, 1, lane]
-                                wi = Er[m, n, lane] * u[i, j, 1, lane] + Ei[m, n, lane] * u[i, j, 0, lane]
-                                wi += f1r[m, n, lane] * Nu[i, j, 1, lane] + f1i[m, n, lane] * Nu[i, j, 0, lane]
-                                acc[i, j, 0, lane] = wr
-                                acc[i, j, 1, lane] = wi
+                                ur, ui = u[i, j, 0, lane], u[i, j, 1, lane]
+                                Nr, Ni = Nu[i, j, 0, lane], Nu[i, j, 1, lane]
+                                # a = E2 u + Q M u,  acc = E u + f1 M u
+                                vr, vi = _times(E2r[m, n, lane], E2i[m, n, lane], ur, ui)
+                                wr, wi = _times(Qr[m, n, lane], Qi[m, n, lane], Nr, Ni)
+                                a[i, j, 0, lane] = vr + wr
+                                a[i, j, 1, lane] = vi + wi
+                                vr, vi = _times(Er[m, n, lane], Ei[m, n, lane], ur, ui)
+                                wr, wi = _times(f1r[m, n, lane], f1i[m, n, lane], Nr, Ni)
+                                acc[i, j, 0, lane] = vr + wr
+                                acc[i, j, 1, lane] = vi + wi
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
                             _M_lanes(a, sources[i, j], weights[i, j], rates, Mv)
                             for lane in range(lanes):
-                                vr = E2r[m, n, lane] * u[i, j, 0, lane] - E2i[m, n, lane] * u[i, j, 1, lane]
-                                vr += Qr[m, n, lane] * Mv[0, lane] - Qi[m, n, lane] * Mv[1, lane]
-                                vi = E2r[m, n, lane] * u[i, j, 1, lane] + E2i[m, n, lane] * u[i, j, 0, lane]
-                                vi += Qr[m, n, lane] * Mv[1, lane] + Qi[m, n, lane] * Mv[0, lane]
-                                b[i, j, 0, lane] = vr
-                                b[i, j, 1, lane] = vi
-                                acc[i, j, 0, lane] += f2r[m, n, lane] * Mv[0, lane] - f2i[m, n, lane] * Mv[1, lane]
-                                acc[i, j, 1, lane] += f2r[m, n, lane] * Mv[1, lane] + f2i[m, n, lane] * Mv[0, lane]
+                                # b = E2 u + Q M a,  acc += f2 M a
+                                vr, vi = _times(E2r[m, n, lane], E2i[m, n, lane], u[i, j, 0, lane], u[i, j, 1, lane])
+                                wr, wi = _times(Qr[m, n, lane], Qi[m, n, lane], Mv[0, lane], Mv[1, lane])
+                                b[i, j, 0, lane] = vr + wr
+                                b[i, j, 1, lane] = vi + wi
+                                vr, vi = _times(f2r[m, n, lane], f2i[m, n, lane], Mv[0, lane], Mv[1, lane])
+                                acc[i, j, 0, lane] += vr
+                                acc[i, j, 1, lane] += vi
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
                             _M_lanes(b, sources[i, j], weights[i, j], rates, Mv)
                             for lane in range(lanes):
-                                # c = E2 a + Q (2 M b - M u)
+                                # c = E2 a + Q (2 M b - M u),  acc += f2 M b
                                 yr = 2.0 * Mv[0, lane] - Nu[i, j, 0, lane]
                                 yi = 2.0 * Mv[1, lane] - Nu[i, j, 1, lane]
-                                vr = E2r[m, n, lane] * a[i, j, 0, lane] - E2i[m, n, lane] * a[i, j, 1, lane]
-                                vr += Qr[m, n, lane] * yr - Qi[m, n, lane] * yi
-                                vi = E2r[m, n, lane] * a[i, j, 1, lane] + E2i[m, n, lane] * a[i, j, 0, lane]
-                                vi += Qr[m, n, lane] * yi + Qi[m, n, lane] * yr
-                                cs[i, j, 0, lane] = vr
-                                cs[i, j, 1, lane] = vi
-                                acc[i, j, 0, lane] += f2r[m, n, lane] * Mv[0, lane] - f2i[m, n, lane] * Mv[1, lane]
-                                acc[i, j, 1, lane] += f2r[m, n, lane] * Mv[1, lane] + f2i[m, n, lane] * Mv[0, lane]
+                                vr, vi = _times(E2r[m, n, lane], E2i[m, n, lane], a[i, j, 0, lane], a[i, j, 1, lane])
+                                wr, wi = _times(Qr[m, n, lane], Qi[m, n, lane], yr, yi)
+                                cs[i, j, 0, lane] = vr + wr
+                                cs[i, j, 1, lane] = vi + wi
+                                vr, vi = _times(f2r[m, n, lane], f2i[m, n, lane], Mv[0, lane], Mv[1, lane])
+                                acc[i, j, 0, lane] += vr
+                                acc[i, j, 1, lane] += vi
                     for i in range(size):
                         for j in range(i, size):
                             m, n = level[i], level[j]
                             _M_lanes(cs, sources[i, j], weights[i, j], rates, Mv)
                             for lane in range(lanes):
-                                vr = f3r[m, n, lane] * Mv[0, lane] - f3i[m, n, lane] * Mv[1, lane]
-                                vi = f3r[m, n, lane] * Mv[1, lane] + f3i[m, n, lane] * Mv[0, lane]
+                                # u_new = acc + f3 M c
+                                vr, vi = _times(f3r[m, n, lane], f3i[m, n, lane], Mv[0, lane], Mv[1, lane])
                                 last[i, j, 0, lane] = vr
                                 last[i, j, 1, lane] = vi
-                                vr += acc[i, j, 0, lane]
-                                vi += acc[i, j, 1, lane]
-                                u[i, j, 0, lane] = vr
-                                u[i, j, 1, lane] = vi
+                                u[i, j, 0, lane] = vr + acc[i, j, 0, lane]
+                                u[i, j, 1, lane] = vi + acc[i, j, 1, lane]
                     # M of the new state: the next step's first stage, and the error estimate
                     # f3 (M c - M u_new) (the embedded third-order solution's difference)
                     estimate[:] = 0.0
@@ -546,9 +548,9 @@ def _propagate_points(
                             weight_cw = weight * root[0, i] * root[0, j]
                             weight_ccw = weight * root[1, i] * root[1, j]
                             for lane in range(lanes):
-                                Mr, Mi = Nu[i, j, 0, lane], Nu[i, j, 1, lane]
-                                er = last[i, j, 0, lane] - (f3r[m, n, lane] * Mr - f3i[m, n, lane] * Mi)
-                                ei = last[i, j, 1, lane] - (f3r[m, n, lane] * Mi + f3i[m, n, lane] * Mr)
+                                vr, vi = _times(f3r[m, n, lane], f3i[m, n, lane], Nu[i, j, 0, lane], Nu[i, j, 1, lane])
+                                er = last[i, j, 0, lane] - vr
+                                ei = last[i, j, 1, lane] - vi
                                 size_e = abs(er) + abs(ei)
                                 estimate[lane] += weight * size_e
                                 on_cw[lane] += weight_cw * size_e
