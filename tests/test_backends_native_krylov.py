@@ -5,16 +5,38 @@ from pyspb.backends.native import krylov
 from pyspb.model import excitation_basis
 
 
+def _random_hermitian(rng, n, d):
+    x = rng.normal(size=(n, d, d)) + 1j * rng.normal(size=(n, d, d))
+    return x + np.conj(np.swapaxes(x, 1, 2))
+
+
+def _random_point_data(rng, basis, n):
+    """Grading ratios, gamma, drive c, diagonal E of H_eff and vacuum weights of n random points."""
+    r = rng.uniform(0.1, 2.0, size=(n, basis.dim))
+    gamma = rng.uniform(0.5, 2.0, size=n)
+    c = rng.normal(size=n) + 1j * rng.normal(size=n)
+    E = rng.normal(size=(n, basis.dim)) - 0.5j * gamma[:, None] * basis.K
+    vacuum_row = rng.uniform(0.5, 2.0, size=n)
+    return r, gamma, c, E, vacuum_row
+
+
+def _dense_graded_hamiltonian(basis, r, c, E):
+    """``H_eff = diag(E) + c A1 R + c* R^-1 A1^T`` (graded), dense."""
+    A1, R = basis.A1.toarray(), np.diag(r)
+    return np.diag(E) + c * A1 @ R + np.conj(c) * np.linalg.inv(R) @ A1.T
+
+
 def test_graded_jumps_match_dense_products():
     """The CSR kernel against dense matrix products of the same sandwiches."""
     rng = np.random.default_rng(0)
     basis = excitation_basis(4)
     d, n = basis.dim, 3
-    x = rng.normal(size=(n, d, d)) + 1j * rng.normal(size=(n, d, d))
+    x = _random_hermitian(rng, n, d)
     r = rng.uniform(0.1, 2.0, size=(n, d))
     gamma = rng.uniform(0.5, 2.0, size=n)
     out = np.full_like(x, np.nan)
-    krylov.graded_jumps(x, r, gamma, *native._csr_arrays(basis.A1), *native._csr_arrays(basis.A2), out)
+    A1, _, A2 = native._sparse_operators(4)
+    krylov.graded_jumps(x, r, gamma, A1, A2, out)
     A1, A2 = basis.A1.toarray(), basis.A2.toarray()
     for k in range(n):
         y = np.outer(r[k], r[k]) * x[k]
@@ -22,18 +44,103 @@ def test_graded_jumps_match_dense_products():
         np.testing.assert_allclose(out[k], expected, rtol=1e-13, atol=1e-13 * np.abs(expected).max())
 
 
+def test_graded_liouvillian_matches_dense_products():
+    """The sparse kernel (packed output) against ``-i (H x - x H^H) + jumps`` from dense matrices,
+    vacuum equation replaced."""
+    rng = np.random.default_rng(2)
+    cutoff = 4
+    basis = excitation_basis(cutoff)
+    d, n = basis.dim, 3
+    x = _random_hermitian(rng, n, d)
+    r, gamma, c, E, vacuum_row = _random_point_data(rng, basis, n)
+    hermitian = native._hermitian(d)
+    out = np.full((n, d * d), np.nan)
+    args = (x, vacuum_row, c, r, E, gamma, hermitian.position, *native._sparse_operators(cutoff))
+    krylov.graded_liouvillian(*args, True, out)
+    A1, A2 = basis.A1.toarray(), basis.A2.toarray()
+    for k in range(n):
+        H = _dense_graded_hamiltonian(basis, r[k], c[k], E[k])
+        y = np.outer(r[k], r[k]) * x[k]
+        expected = -1j * (H @ x[k] - x[k] @ np.conj(H.T)) + gamma[k] * (A1 @ y @ A1.T + A2 @ y @ A2.T)
+        expected[0, 0] = vacuum_row[k] * x[k, 0, 0]
+        np.testing.assert_allclose(hermitian.unpack(out)[k], expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+
+
+def test_level_solve_inverts_the_level_lower_part():
+    """``level_solve`` solves ``M x = z`` with ``M x = D x - i (B x - x B^H)``, ``B`` the drive's
+    raising part (dense here), vacuum equation replaced; ``graded_liouvillian(full=False)`` is ``M``."""
+    rng = np.random.default_rng(4)
+    cutoff = 4
+    basis = excitation_basis(cutoff)
+    d, n = basis.dim, 3
+    z = _random_hermitian(rng, n, d)
+    r, gamma, c, E, vacuum_row = _random_point_data(rng, basis, n)
+    hermitian = native._hermitian(d)
+    operators = native._sparse_operators(cutoff)
+    rows, columns, packed = native._level_order(cutoff)
+    x = np.full_like(z, np.nan)
+    krylov.level_solve(hermitian.pack(z), vacuum_row, c, r, E, rows, columns, packed, operators[1], x)
+    lower = np.full((n, d * d), np.nan)
+    krylov.graded_liouvillian(x, vacuum_row, c, r, E, gamma, hermitian.position, *operators, False, lower)
+    A1 = basis.A1.toarray()
+    for k in range(n):
+        B = np.conj(c[k]) * np.diag(1 / r[k]) @ A1.T
+        D = -1j * (E[k][:, None] - np.conj(E[k])[None, :])
+        Mx = D * x[k] - 1j * (B @ x[k] - x[k] @ np.conj(B.T))
+        Mx[0, 0] = vacuum_row[k] * x[k, 0, 0]
+        np.testing.assert_allclose(x[k], np.conj(x[k].T), rtol=0, atol=0)
+        np.testing.assert_allclose(Mx, z[k], rtol=0, atol=1e-10 * np.abs(z[k]).max())
+        # the terms of M x are much larger than z (the solve's growth): compare on their scale
+        terms = np.abs(D * x[k]).max()
+        np.testing.assert_allclose(hermitian.unpack(lower)[k], Mx, rtol=0, atol=1e-13 * terms)
+
+
 def test_orthogonalize_matches_projection_onto_a_qr_basis():
-    """Modified Gram-Schmidt against an orthonormal basis from numpy's QR: projections and remainder."""
+    """Modified Gram-Schmidt against an orthonormal basis from numpy's QR, for the points ``rows``
+    only: projections, remainder, its norm and the next Krylov vector, real and complex."""
     rng = np.random.default_rng(1)
     n, m, size, j = 3, 6, 50, 3
-    basis = np.empty((n, m, size))
-    for k in range(n):
-        basis[k] = np.linalg.qr(rng.normal(size=(size, m)))[0].T
-    w = rng.normal(size=(n, size))
-    expected_h = np.einsum("nid,nd->ni", basis[:, : j + 1], w)
-    expected_w = w - np.einsum("ni,nid->nd", expected_h, basis[:, : j + 1])
-    h = np.empty((n, j + 1))
-    krylov.orthogonalize(basis, j, w, h)
-    np.testing.assert_allclose(h, expected_h, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(w, expected_w, rtol=1e-12, atol=1e-13)
-    assert np.abs(np.einsum("nid,nd->ni", basis[:, : j + 1], w)).max() < 1e-13
+    rows = np.array([2, 0])
+    for dtype in (float, complex):
+        basis = np.zeros((n, m + 1, size), dtype=dtype)
+        for k in range(n):
+            A = rng.normal(size=(size, m)) + (1j * rng.normal(size=(size, m)) if dtype is complex else 0)
+            basis[k, :m] = np.linalg.qr(A)[0].T
+        w = rng.normal(size=(rows.size, size)) + (1j * rng.normal(size=(rows.size, size)) if dtype is complex else 0)
+        V = basis[rows, : j + 1]
+        expected_h = np.einsum("nid,nd->ni", V.conj(), w)
+        expected_w = w - np.einsum("ni,nid->nd", expected_h, V)
+        norm = np.linalg.norm(expected_w, axis=1)
+        hessenberg = np.zeros((n, m + 1, m), dtype=dtype)
+        untouched = basis[1].copy()
+        krylov.orthogonalize(basis, rows, j, w, hessenberg)
+        np.testing.assert_allclose(hessenberg[rows, : j + 1, j], expected_h, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(hessenberg[rows, j + 1, j], norm, rtol=1e-12)
+        np.testing.assert_allclose(w, expected_w, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(basis[rows, j + 1], expected_w / norm[:, None], rtol=1e-12, atol=1e-13)
+        assert np.abs(np.einsum("nid,nd->ni", V.conj(), w)).max() < 1e-13
+        assert not hessenberg[1].any() and np.array_equal(basis[1], untouched)
+
+
+def test_givens_rotations_give_the_least_squares_residual_and_solution_of_gmres():
+    """After each column, |g_{j+1}| is the least-squares residual of min |beta e1 - H y| and the
+    rotated triangle gives its solution (numpy's lstsq as reference), real and complex."""
+    rng = np.random.default_rng(5)
+    n, m = 2, 6
+    for dtype in (float, complex):
+        H = np.triu(rng.normal(size=(n, m + 1, m)), -1).astype(dtype)
+        if dtype is complex:
+            H = H + 1j * np.triu(rng.normal(size=(n, m + 1, m)), -1)
+        beta = rng.uniform(0.5, 2.0, size=n)
+        rotated, rotations, g = H.copy(), np.zeros((n, m, 2), dtype=dtype), np.zeros((n, m + 1), dtype=dtype)
+        g[:, 0] = beta
+        for j in range(m):
+            krylov.givens_rotate(rotated, np.arange(n), j, rotations, g)
+            y = native._triangular_solve(rotated[:, : j + 1, : j + 1], g[:, : j + 1])
+            for k in range(n):
+                e1 = np.zeros(j + 2)
+                e1[0] = beta[k]
+                expected, *_ = np.linalg.lstsq(H[k, : j + 2, : j + 1], e1, rcond=None)
+                residual = np.linalg.norm(e1 - H[k, : j + 2, : j + 1] @ expected)
+                np.testing.assert_allclose(abs(g[k, j + 1]), residual, rtol=1e-12, atol=1e-14)
+                np.testing.assert_allclose(y[k], expected, rtol=1e-10, atol=1e-12)

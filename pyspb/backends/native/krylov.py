@@ -1,20 +1,34 @@
 """Compiled kernels (numba) of the graded Krylov solver of :mod:`pyspb.backends.native`.
 
-* :func:`graded_jumps`: the quantum-jump superoperator.
-* :func:`orthogonalize`: modified Gram-Schmidt of a new Krylov vector, point by point.
+* :func:`graded_liouvillian`: the vacuum-fixed graded Liouvillian of Hermitian states, packed
+  output (the GMRES operator); with ``full=False`` its level-lower part.
+* :func:`level_solve`: the preconditioner, one pass by increasing level (packed input).
+* :func:`graded_jumps`: the quantum-jump superoperator (the residual check).
+* :func:`graded_remainder`: the remainder ``b - A x`` with the energies and the drive summed in
+  twice the working precision (the refinement of nearly empty modes' answers).
+* :func:`orthogonalize`: modified Gram-Schmidt of a new Krylov vector, point by point, and the next
+  Krylov vector.
+* :func:`givens_rotate`: the Givens rotations keeping GMRES's least-squares problem triangular.
 
-Jumps: in the excitation basis the jump operators ``A1``, ``A2`` (the cw and ccw annihilators) are
-real and sparse (``nnz(A) = 224`` at cutoff 7, ``550`` at cutoff 10, against ``d^2 = 4096``
-and ``14641``), so a sandwich ``A y A^T`` costs ``2 nnz(A) d`` multiply-adds instead of the
-``2 d^3`` of dense products.  The kernel loops over the stored entries directly: no sparse
-matrix objects, no axis moves or copies per call, and the GIL is released so that the
-Krylov workers run side by side.
+Sparse products: in the excitation basis the jump operators ``A1``, ``A2`` (the cw and ccw
+annihilators) are real and sparse (``nnz(A) = 224`` at cutoff 7, ``550`` at cutoff 10, against
+``d^2 = 4096`` and ``14641``), so the drive ``A1 x`` and a sandwich ``A y A^T`` cost
+``nnz(A) d`` multiply-adds per product instead of the ``d^3`` of dense products.  Every
+product is taken from the left, reading whole rows (``y A^T`` as ``(A y^H)^H``, ``G^H`` as the
+adjoint of ``G``: measured 4x faster than scattering products into rows); the kernels loop over
+the stored entries directly (no sparse matrix objects, no copies per call) and release the
+GIL so that the Krylov workers run side by side.  The Krylov vectors are Hermitian matrices
+packed as ``d^2`` reals (``pyspb.backends.native._Hermitian``); the kernels read and write
+that layout, so no packing pass is needed per iteration.
 
 Gram-Schmidt: the Krylov vectors of a point (``d^2`` reals each, up to 61 of them: 7 MB at
 cutoff 10) do not fit in cache, so orthogonalisation is limited by memory traffic.  Classical
-Gram-Schmidt twice, in NumPy over the batch, reads them four times per iteration; modified
-Gram-Schmidt point by point reads each Krylov vector once from memory (the new vector stays in
-cache) and is the backward-stable variant for GMRES.
+Gram-Schmidt twice reads them four times per iteration (measured at cutoff 7, 31 vectors: one
+classical pass as two BLAS matrix-vector products already took 1.4x the time of the modified
+one); modified Gram-Schmidt point by point reads each Krylov vector once from memory (the new
+vector stays in cache) and is the backward-stable variant for GMRES.  It also writes the next
+Krylov vector, and works on the rows of the points still iterating (no copies when points
+leave GMRES).
 
 This module imports numba; :mod:`pyspb.backends.native` imports it only when the Krylov solver
 first runs (importing pyspb stays fast), and the compiled code is cached on disk.
@@ -25,29 +39,44 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["graded_jumps", "orthogonalize"]
+__all__ = ["givens_rotate", "graded_jumps", "graded_liouvillian", "graded_remainder", "level_solve", "orthogonalize"]
 
 
 @numba.njit(cache=True, nogil=True)
-def _sandwich_add(y, indptr, indices, data, t, out, g):  # pragma: no cover - compiled
-    """``out += g A y A^T`` for one complex (d, d) ``y``; ``A`` real CSR; ``t`` (d, d) scratch."""
+def _left_product(y, indptr, indices, data, t, upper):  # pragma: no cover - compiled
+    """``t += A y`` for a real CSR ``A`` and a complex (d, d) ``y`` (rows of ``y`` read whole);
+    with ``upper``, only the upper triangle of ``t`` (columns ``l >= k``).
+    """
     d = y.shape[0]
-    t[:, :] = 0.0
+    # on the real and imaginary parts (A is real): a complex product by a real number would
+    # cost a full complex multiplication, whose products with the zero imaginary part the
+    # compiler must keep
+    y_real, t_real = y.view(np.float64), t.view(np.float64)
     for k in range(d):
+        start = 2 * k if upper else 0
         for p in range(indptr[k], indptr[k + 1]):
             a, row = data[p], indices[p]
-            for l in range(d):
-                t[k, l] += a * y[row, l]
-    for k in range(d):
-        for l in range(d):
-            total = 0.0j
-            for p in range(indptr[l], indptr[l + 1]):
-                total += data[p] * t[k, indices[p]]
-            out[k, l] += g * total
+            for l in range(start, 2 * d):
+                t_real[k, l] += a * y_real[row, l]
 
 
 @numba.njit(cache=True, nogil=True)
-def graded_jumps(x, r, gamma, indptr1, indices1, data1, indptr2, indices2, data2, out):  # pragma: no cover
+def _jump_add(t, A, u, out, upper):  # pragma: no cover - compiled
+    """``out += A t^H`` (``A = (indptr, indices, data)``, CSR; ``upper`` as in :func:`_left_product`);
+    ``u`` scratch.
+
+    With ``t = A y`` and ``y`` Hermitian, ``A t^H = A y A^T``: a jump sandwich from two left
+    products (rows read whole) and one adjoint.
+    """
+    d = t.shape[0]
+    for k in range(d):
+        for l in range(d):
+            u[k, l] = np.conj(t[l, k])
+    _left_product(u, A[0], A[1], A[2], out, upper)
+
+
+@numba.njit(cache=True, nogil=True)
+def graded_jumps(x, r, gamma, A1, A2, out):  # pragma: no cover - compiled
     """Graded jumps of a batch: for every point n::
 
         out[n] = gamma[n] (A1 y A1^T + A2 y A2^T),   y_kl = r[n, k] r[n, l] x[n, k, l]
@@ -60,46 +89,356 @@ def graded_jumps(x, r, gamma, indptr1, indices1, data1, indptr2, indices2, data2
         Grading ratio of the level of each basis vector, per point.
     gamma : float ndarray, shape (npts,)
         Loss rate per point.
-    indptr1, indices1, data1, indptr2, indices2, data2 : ndarray
-        ``A1`` and ``A2`` in CSR form (int64 indices, float64 data).
+    A1, A2 : tuple of ndarray
+        ``A1`` and ``A2`` in CSR form ``(indptr, indices, data)`` (int64 indices, float64 data).
     out : complex ndarray, shape (npts, d, d)
         Overwritten with the result.
     """
     npts, d = x.shape[0], x.shape[1]
     y = np.empty((d, d), dtype=np.complex128)
     t = np.empty((d, d), dtype=np.complex128)
+    u = np.empty((d, d), dtype=np.complex128)
     for n in range(npts):
         for k in range(d):
             for l in range(d):
                 y[k, l] = r[n, k] * r[n, l] * x[n, k, l]
         out[n, :, :] = 0.0
-        _sandwich_add(y, indptr1, indices1, data1, t, out[n], gamma[n])
-        _sandwich_add(y, indptr2, indices2, data2, t, out[n], gamma[n])
+        for A in (A1, A2):
+            t[:, :] = 0.0
+            _left_product(y, A[0], A[1], A[2], t, False)
+            _jump_add(t, A, u, out[n], False)
+        out[n] *= gamma[n]
 
 
 @numba.njit(cache=True, nogil=True)
-def orthogonalize(basis, j, w, h):  # pragma: no cover - compiled
-    """Modified Gram-Schmidt of ``w`` against the first ``j + 1`` Krylov vectors, per point.
+def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, packed, A1T, out):  # pragma: no cover
+    """Solve ``M x = z`` per point, ``M`` the level-lower part of the vacuum-fixed graded Liouvillian.
 
-    For every point n and i = 0 .. j in turn: ``h[n, i] = basis[n, i] . w[n]``, then
-    ``w[n] -= h[n, i] basis[n, i]``.
+    Order the elements ``x_kl`` by their level ``s = K_k + K_l``.  The graded Liouvillian is
+    diagonal inside a level (``D_kl = -i (E_k - E_l^*)``, ``E`` the diagonal of H_eff), the
+    drive's raising part ``B = c^* R^-1 A1^T`` brings level ``s - 1`` to ``s``, its lowering
+    part brings ``s + 1`` to ``s`` and the jumps ``s + 2`` to ``s``.  ``M`` keeps the diagonal
+    and the raising part, ``M x = D x - i (B x - x B^H)``, with the vacuum equation
+    ``(M x)_00 = vacuum_row x_00``; it is lower triangular in level order, so one pass by
+    increasing level solves it (one level sweep of :mod:`pyspb.backends.native.gauss_seidel`
+    applied to ``z`` from zero).
 
     Parameters
     ----------
-    basis : float ndarray, shape (npts, m, D)
-        Orthonormal Krylov vectors (real), rows 0 .. j used.
-    j : int
-    w : float ndarray, shape (npts, D)
-        Overwritten with its part orthogonal to those vectors.
-    h : float ndarray, shape (npts, j + 1)
-        Overwritten with the projections.
+    z : float ndarray, shape (npts, d^2)
+        Hermitian right-hand sides, packed: ``[z_kk, sqrt(2) Re z_kl, sqrt(2) Im z_kl]`` (``k < l``;
+        ``sqrt(2) Re z_kl`` at ``packed``, ``sqrt(2) Im z_kl`` at ``packed + d (d - 1) / 2``).
+    vacuum_row : float ndarray, shape (npts,)
+        Weight of the vacuum equation.
+    drive : complex ndarray, shape (npts,)
+        ``c = xi exp(i arg J)`` (units of gamma).
+    r : float ndarray, shape (npts, d)
+        Grading ratio of the level of each basis vector.
+    diagonal : complex ndarray, shape (npts, d)
+        Diagonal ``E`` of the graded H_eff (units of gamma).
+    rows, columns : int ndarray, shape (d (d + 1) / 2,)
+        ``(k, l)`` (``k <= l``) of the upper-triangle elements by increasing level, the vacuum
+        first.
+    packed : int ndarray, shape (d (d + 1) / 2,)
+        Where ``sqrt(2) Re z_kl`` of each ``(k, l)`` of ``rows, columns`` is in ``z`` (unused for
+        ``k = l``).
+    A1T : tuple of ndarray
+        ``A1^T`` in CSR form ``(indptr, indices, data)``.
+    out : complex ndarray, shape (npts, d, d)
+        Overwritten with ``x`` (Hermitian, both triangles).
     """
-    npts, size = w.shape
+    npts, d = out.shape[0], out.shape[1]
+    m = d * (d - 1) // 2
+    half = np.sqrt(0.5)
+    indptr, indices, data = A1T
+    inverse_r = np.empty(d)
     for n in range(npts):
-        for i in range(j + 1):
-            total = 0.0
-            for k in range(size):
-                total += basis[n, i, k] * w[n, k]
-            for k in range(size):
-                w[n, k] -= total * basis[n, i, k]
-            h[n, i] = total
+        c, zn, E = drive[n], z[n], diagonal[n]
+        x = out[n]
+        x_real = x.view(np.float64)  # real arithmetic where a factor is real (see _left_product)
+        for k in range(d):
+            inverse_r[k] = 1.0 / r[n, k]
+        x[0, 0] = zn[0] / vacuum_row[n]
+        for p in range(1, rows.size):
+            k, l = rows[p], columns[p]
+            if k == l:
+                z_re, z_im = zn[k], 0.0
+            else:
+                z_re, z_im = half * zn[packed[p]], half * zn[packed[p] + m]
+            # (A1^T x)_kl and (x A1)_kl: elements of level s - 1, already solved (both triangles)
+            left_re = left_im = 0.0
+            for q in range(indptr[k], indptr[k + 1]):
+                left_re += data[q] * x_real[indices[q], 2 * l]
+                left_im += data[q] * x_real[indices[q], 2 * l + 1]
+            right_re = right_im = 0.0
+            for q in range(indptr[l], indptr[l + 1]):
+                right_re += x_real[k, 2 * indices[q]] * data[q]
+                right_im += x_real[k, 2 * indices[q] + 1] * data[q]
+            left = complex(left_re * inverse_r[k], left_im * inverse_r[k])
+            right = complex(right_re * inverse_r[l], right_im * inverse_r[l])
+            lower = np.conj(c) * left - c * right
+            # x_kl = (z_kl + i lower) / D_kl with D_kl = -i (E_k - E_l^*) = -i e:
+            # x_kl = u i e^* / |e|^2, u = z_kl + i lower
+            e = E[k] - np.conj(E[l])
+            u_re, u_im = z_re - lower.imag, z_im + lower.real
+            inverse = 1.0 / (e.real * e.real + e.imag * e.imag)
+            value_re = (u_re * e.imag - u_im * e.real) * inverse
+            value_im = (u_re * e.real + u_im * e.imag) * inverse
+            x[k, l] = complex(value_re, value_im)
+            x[l, k] = complex(value_re, -value_im)
+
+
+@numba.njit(cache=True, nogil=True)
+def graded_liouvillian(
+    x, vacuum_row, drive, r, diagonal, gamma, position, A1, A1T, A2, full, out
+):  # pragma: no cover - compiled
+    """The vacuum-fixed graded Liouvillian ``A x`` of a batch of Hermitian ``x``, from sparse products.
+
+    ``(A x)_kl = D_kl x_kl - i (G - G^H)_kl + gamma (A1 y A1^T + A2 y A2^T)_kl`` with the graded
+    drive ``G = H' x``, ``H' = c A1 R + c^* R^-1 A1^T`` (``R = diag(r)``; ``x H'^H = G^H`` as
+    ``x`` is Hermitian), ``y = R x R`` and ``D`` as in :func:`level_solve`;
+    ``(A x)_00 = vacuum_row x_00``.  Every product is a sparse product from the left (rows read
+    whole); ``A1 y = (A1 R x) R`` reuses the drive's product.  Arguments as in
+    :func:`level_solve` and :func:`graded_jumps` (``A1``, ``A1^T``, ``A2`` in CSR form); ``out``
+    (npts, d^2) real receives ``A x`` packed as ``z`` of :func:`level_solve` (``A x`` is
+    Hermitian).  With ``full`` False, only the level-lower part ``M x`` of :func:`level_solve`
+    (no lowering drive, no jumps).
+    """
+    npts, d = x.shape[0], x.shape[1]
+    m = d * (d - 1) // 2
+    root2 = np.sqrt(2.0)
+    y = np.empty((d, d), dtype=np.complex128)
+    t = np.empty((d, d), dtype=np.complex128)
+    u = np.empty((d, d), dtype=np.complex128)
+    raising = np.empty((d, d), dtype=np.complex128)
+    lowering = np.zeros((d, d), dtype=np.complex128)
+    G = np.empty((d, d), dtype=np.complex128)
+    jumps = np.zeros((d, d), dtype=np.complex128)  # upper triangle
+    inverse_r = np.empty(d)
+    r_columns = np.empty(2 * d)  # r of the column of each real number of a row (real views)
+    y_real, t_real, lowering_real = y.view(np.float64), t.view(np.float64), lowering.view(np.float64)
+    for n in range(npts):
+        c, rn = drive[n], r[n]
+        xn = x[n]
+        for k in range(d):
+            inverse_r[k] = 1.0 / rn[k]
+            r_columns[2 * k] = r_columns[2 * k + 1] = rn[k]
+        raising[:, :] = 0.0
+        _left_product(xn, A1T[0], A1T[1], A1T[2], raising, False)  # A1^T x
+        if full:
+            xn_real = xn.view(np.float64)
+            for k in range(d):
+                for l in range(2 * d):
+                    y_real[k, l] = rn[k] * xn_real[k, l]
+            lowering[:, :] = 0.0
+            _left_product(y, A1[0], A1[1], A1[2], lowering, False)  # A1 R x
+            for k in range(d):
+                for l in range(2 * d):
+                    t_real[k, l] = lowering_real[k, l] * r_columns[l]  # A1 y
+                    y_real[k, l] *= r_columns[l]  # y = R x R
+            jumps[:, :] = 0.0
+            _jump_add(t, A1, u, jumps, True)
+            t[:, :] = 0.0
+            _left_product(y, A2[0], A2[1], A2[2], t, False)
+            _jump_add(t, A2, u, jumps, True)
+        cc = np.conj(c)
+        for k in range(d):
+            for l in range(d):
+                rise = raising[k, l]
+                G[k, l] = c * lowering[k, l] + cc * complex(rise.real * inverse_r[k], rise.imag * inverse_r[k])
+        g = gamma[n]
+        for k in range(d):
+            for l in range(k, d):
+                e = diagonal[n, k] - np.conj(diagonal[n, l])
+                # value = -i q + gamma (jumps)_kl
+                q = e * xn[k, l] + G[k, l] - np.conj(G[l, k])
+                jump = jumps[k, l]
+                value_re, value_im = q.imag + g * jump.real, g * jump.imag - q.real
+                if k == l:
+                    out[n, k] = value_re
+                else:
+                    i = d + position[k, l]
+                    out[n, i] = root2 * value_re
+                    out[n, i + m] = root2 * value_im
+        out[n, 0] = vacuum_row[n] * xn[0, 0].real
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _two_sum(a, b):  # pragma: no cover - compiled
+    """``(s, e)`` with ``s = fl(a + b)`` and ``s + e = a + b`` exactly (Knuth)."""
+    s = a + b
+    z = s - a
+    return s, (a - (s - z)) + (b - z)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _split(a):  # pragma: no cover - compiled
+    """``(high, low)``, ``high + low = a``, each with at most 26 significant bits (Veltkamp)."""
+    t = 134217729.0 * a  # 2^27 + 1
+    high = t - (t - a)
+    return high, a - high
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_product(high, low, a, b):  # pragma: no cover - compiled
+    """``(high, low) + a b`` in twice the working precision (one step of Dot2, Ogita-Rump-Oishi)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    error = ((ah * bh - p) + ah * bl + al * bh) + al * bl  # p + error = a b exactly (Dekker)
+    s, e = _two_sum(high, p)
+    return s, low + (e + error)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_complex_product(re, re_low, im, im_low, c, v, sign):  # pragma: no cover - compiled
+    """``(re, im) + sign c v`` for complex ``c``, ``v`` (``sign`` +1 or -1), in twice the precision."""
+    re, re_low = _add_product(re, re_low, sign * c.real, v.real)
+    re, re_low = _add_product(re, re_low, -sign * c.imag, v.imag)
+    im, im_low = _add_product(im, im_low, sign * c.real, v.imag)
+    im, im_low = _add_product(im, im_low, sign * c.imag, v.real)
+    return re, re_low, im, im_low
+
+
+@numba.njit(cache=True, nogil=True)
+def graded_remainder(x, rest, drive, r, diagonal, A1, A1T, out):  # pragma: no cover - compiled
+    """``out = rest + i (E x - x E^* + G - G^H)`` per point, the sum in twice the working precision.
+
+    With ``rest = b - gamma (A1 y A1^T + A2 y A2^T)`` (the jumps, :func:`graded_jumps`, and the
+    vacuum equation) this is the remainder ``b - A x`` of the vacuum-fixed graded Liouvillian
+    (:func:`graded_liouvillian`), ``E`` the diagonal of H_eff and ``G = c A1 R x + c^* R^-1 A1^T x``
+    the graded drive.  The energies and the drive are the large terms of ``A x`` that cancel (up
+    to ~1e4 times what they leave at chi ~ 500 gamma): every one of their products is split
+    exactly into a rounded value and its error (Dekker) and the sum is compensated (Dot2, Ogita,
+    Rump and Oishi 2005), so the result is as if computed in twice the precision and then
+    rounded.  Element (0, 0) is ``rest``'s alone (the vacuum equation).
+
+    Parameters
+    ----------
+    x : complex ndarray, shape (npts, d, d)
+        Hermitian graded states.
+    rest : complex ndarray, shape (npts, d, d)
+        The terms computed in working precision (Hermitian).
+    drive, r, diagonal :
+        As in :func:`level_solve`.
+    A1, A1T : tuple of ndarray
+        ``A1`` and ``A1^T`` in CSR form.
+    out : complex ndarray, shape (npts, d, d)
+        Receives the remainder (Hermitian).
+    """
+    npts, d = x.shape[0], x.shape[1]
+    low_coefficient = np.empty(A1[1].size, dtype=np.complex128)
+    for n in range(npts):
+        c, xn, E, rn = drive[n], x[n], diagonal[n], r[n]
+        cc = np.conj(c)
+        for p in range(A1[1].size):
+            low_coefficient[p] = c * (A1[2][p] * rn[A1[1][p]])
+        for k in range(d):
+            for l in range(k, d):
+                re, re_low, im, im_low = 0.0, 0.0, 0.0, 0.0
+                if k > 0 or l > 0:
+                    e = E[k] - np.conj(E[l])
+                    re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, e, xn[k, l], 1.0)
+                    # + G_kl
+                    for p in range(A1[0][k], A1[0][k + 1]):
+                        v = xn[A1[1][p], l]
+                        re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, low_coefficient[p], v, 1.0)
+                    for p in range(A1T[0][k], A1T[0][k + 1]):
+                        v = xn[A1T[1][p], l]
+                        w = cc * (A1T[2][p] / rn[k])
+                        re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, w, v, 1.0)
+                    # - conj(G_lk): conjugate both factors, subtract
+                    for p in range(A1[0][l], A1[0][l + 1]):
+                        v = np.conj(xn[A1[1][p], k])
+                        w = np.conj(low_coefficient[p])
+                        re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, w, v, -1.0)
+                    for p in range(A1T[0][l], A1T[0][l + 1]):
+                        v = np.conj(xn[A1T[1][p], k])
+                        w = c * (A1T[2][p] / rn[l])
+                        re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, w, v, -1.0)
+                # rest + i V:  real part rest.real - Im V, imaginary part rest.imag + Re V
+                a, a_low = _two_sum(rest[n, k, l].real, -im)
+                b, b_low = _two_sum(rest[n, k, l].imag, re)
+                value = complex(a + (a_low - im_low), b + (b_low + re_low))
+                out[n, l, k] = np.conj(value)
+                out[n, k, l] = value
+
+
+@numba.njit(cache=True, nogil=True)
+def orthogonalize(basis, rows, j, w, hessenberg):  # pragma: no cover - compiled
+    """Modified Gram-Schmidt of each new Krylov vector ``w[i]`` against the first ``j + 1``
+    Krylov vectors of its point ``n = rows[i]``, and the next Krylov vector.
+
+    For i = 0 .. j in turn: ``h_i = basis[n, i]^H w``, ``w -= h_i basis[n, i]``; then
+    ``basis[n, j + 1] = w / |w|``.  The projections and ``|w|`` are column ``j`` of the point's
+    Hessenberg matrix.
+
+    Parameters
+    ----------
+    basis : ndarray, shape (npts, m + 1, D), real or complex
+        Orthonormal Krylov vectors of each point, rows 0 .. j used; row ``j + 1`` of the points
+        ``rows`` is written.
+    rows : int ndarray, shape (n,)
+        The points (first index of ``basis`` and ``hessenberg``) of the vectors ``w``.
+    j : int
+    w : ndarray, shape (n, D), same type as ``basis``
+        New Krylov vectors; overwritten with their parts orthogonal to the basis.
+    hessenberg : ndarray, shape (npts, m + 1, m)
+        Column ``j`` (rows 0 .. j + 1) of the points ``rows`` is written.
+    """
+    size = w.shape[1]
+    for i in range(rows.size):
+        n = rows[i]
+        for k in range(j + 1):
+            total = np.vdot(basis[n, k], w[i])  # BLAS
+            for e in range(size):
+                w[i, e] -= total * basis[n, k, e]
+            hessenberg[n, k, j] = total
+        norm = np.sqrt(np.vdot(w[i], w[i]).real)
+        hessenberg[n, j + 1, j] = norm
+        scale = 1.0 / norm if norm > 0 else 1.0
+        for e in range(size):
+            basis[n, j + 1, e] = w[i, e] * scale
+
+
+@numba.njit(cache=True, nogil=True)
+def givens_rotate(hessenberg, rows, j, rotations, g):  # pragma: no cover - compiled
+    """Bring column ``j`` of the Hessenberg matrix of the points ``rows`` to upper-triangular form.
+
+    The ``j`` rotations of the earlier columns are applied to column ``j``; a new rotation
+    ``[[c, s], [-s^*, c]]`` (``c`` real) zeroes its subdiagonal element and is applied to the
+    rotated right-hand side ``g``, whose element ``j + 1`` is then, in modulus, the residual
+    of the least-squares problem of GMRES after ``j + 1`` steps.
+
+    Parameters
+    ----------
+    hessenberg : ndarray, shape (npts, m + 1, m), real or complex
+        Columns ``0 .. j - 1`` already rotated; column ``j`` is rotated in place.
+    rows : int ndarray
+        The points (first index of the arrays) to rotate.
+    j : int
+    rotations : ndarray, shape (npts, m, 2)
+        ``(c, s)`` of each column's rotation; entry ``j`` is written.
+    g : ndarray, shape (npts, m + 1)
+        Rotated right-hand side; elements ``j`` and ``j + 1`` are updated.
+    """
+    for n in rows:
+        h = hessenberg[n]
+        for i in range(j):
+            c, s = rotations[n, i, 0], rotations[n, i, 1]
+            a, b = h[i, j], h[i + 1, j]
+            h[i, j] = c * a + s * b
+            h[i + 1, j] = -np.conj(s) * a + c * b
+        a, b = h[j, j], h[j + 1, j]
+        size = np.sqrt(np.abs(a) ** 2 + np.abs(b) ** 2)
+        if size == 0:
+            c, s = 1.0 + 0 * a, 0 * a
+        elif np.abs(a) == 0:
+            c, s = 0 * a, 1.0 + 0 * a
+        else:
+            phase = a / np.abs(a)
+            c, s = np.abs(a) / size + 0 * a, phase * np.conj(b) / size
+        rotations[n, j, 0], rotations[n, j, 1] = c, s
+        h[j, j], h[j + 1, j] = c * a + s * b, 0 * a
+        g[n, j + 1] = -np.conj(s) * g[n, j]
+        g[n, j] = c * g[n, j]
