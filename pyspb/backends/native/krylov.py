@@ -291,12 +291,12 @@ def _add_product(high, low, a, b):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _add_complex_product(re, re_low, im, im_low, c, v, sign):  # pragma: no cover - compiled
-    """``(re, im) + sign c v`` for complex ``c``, ``v`` (``sign`` +1 or -1), in twice the precision."""
-    re, re_low = _add_product(re, re_low, sign * c.real, v.real)
-    re, re_low = _add_product(re, re_low, -sign * c.imag, v.imag)
-    im, im_low = _add_product(im, im_low, sign * c.real, v.imag)
-    im, im_low = _add_product(im, im_low, sign * c.imag, v.real)
+def _add_complex_product(total, c, v):  # pragma: no cover - compiled
+    """``total + c v`` for complex ``c``, ``v``; ``total = (re, re_low, im, im_low)`` in twice the precision."""
+    re, re_low = _add_product(total[0], total[1], c.real, v.real)
+    re, re_low = _add_product(re, re_low, -c.imag, v.imag)
+    im, im_low = _add_product(total[2], total[3], c.real, v.imag)
+    im, im_low = _add_product(im, im_low, c.imag, v.real)
     return re, re_low, im, im_low
 
 
@@ -327,36 +327,28 @@ def graded_remainder(x, rest, drive, r, diagonal, A1, A1T, out):  # pragma: no c
         Receives the remainder (Hermitian).
     """
     npts, d = x.shape[0], x.shape[1]
-    low_coefficient = np.empty(A1[1].size, dtype=np.complex128)
+    lowering = np.empty(A1[1].size, dtype=np.complex128)  # c a r of every stored entry of A1 R
+    raising = np.empty(A1T[1].size, dtype=np.complex128)  # c^* a / r of every stored entry of R^-1 A1^T
     for n in range(npts):
-        c, xn, E, rn = drive[n], x[n], diagonal[n], r[n]
-        cc = np.conj(c)
+        xn, E, rn = x[n], diagonal[n], r[n]
         for p in range(A1[1].size):
-            low_coefficient[p] = c * (A1[2][p] * rn[A1[1][p]])
+            lowering[p] = drive[n] * (A1[2][p] * rn[A1[1][p]])
+        for k in range(d):
+            for p in range(A1T[0][k], A1T[0][k + 1]):
+                raising[p] = np.conj(drive[n]) * (A1T[2][p] / rn[k])
         for k in range(d):
             for l in range(k, d):
-                re, re_low, im, im_low = 0.0, 0.0, 0.0, 0.0
+                total = (0.0, 0.0, 0.0, 0.0)
                 if k > 0 or l > 0:
-                    e = E[k] - np.conj(E[l])
-                    re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, e, xn[k, l], 1.0)
-                    # + G_kl
-                    for p in range(A1[0][k], A1[0][k + 1]):
-                        v = xn[A1[1][p], l]
-                        re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, low_coefficient[p], v, 1.0)
-                    for p in range(A1T[0][k], A1T[0][k + 1]):
-                        v = xn[A1T[1][p], l]
-                        w = cc * (A1T[2][p] / rn[k])
-                        re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, w, v, 1.0)
-                    # - conj(G_lk): conjugate both factors, subtract
-                    for p in range(A1[0][l], A1[0][l + 1]):
-                        v = np.conj(xn[A1[1][p], k])
-                        w = np.conj(low_coefficient[p])
-                        re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, w, v, -1.0)
-                    for p in range(A1T[0][l], A1T[0][l + 1]):
-                        v = np.conj(xn[A1T[1][p], k])
-                        w = c * (A1T[2][p] / rn[l])
-                        re, re_low, im, im_low = _add_complex_product(re, re_low, im, im_low, w, v, -1.0)
-                # rest + i V:  real part rest.real - Im V, imaginary part rest.imag + Re V
+                    total = _add_complex_product(total, E[k] - np.conj(E[l]), xn[k, l])
+                    # + G_kl, then - conj(G_lk) as the sum of the conjugate products, negated
+                    for A, w in ((A1, lowering), (A1T, raising)):
+                        for p in range(A[0][k], A[0][k + 1]):
+                            total = _add_complex_product(total, w[p], xn[A[1][p], l])
+                        for p in range(A[0][l], A[0][l + 1]):
+                            total = _add_complex_product(total, -np.conj(w[p]), np.conj(xn[A[1][p], k]))
+                re, re_low, im, im_low = total
+                # rest + i V: real part rest.real - Im V, imaginary part rest.imag + Re V
                 a, a_low = _two_sum(rest[n, k, l].real, -im)
                 b, b_low = _two_sum(rest[n, k, l].imag, re)
                 value = complex(a + (a_low - im_low), b + (b_low + re_low))
