@@ -834,11 +834,11 @@ def _solve_batch(
             # eigen-decomposition of H_eff per point).
             finite = np.all(np.isfinite(x), axis=(1, 2))
             again = np.flatnonzero(~(residual <= tolerance) & finite)
+            no_jump = system.subset(again)
             if again.size:
-                sub = system.subset(again)
-                sub.decompose()
-                x[again], solved[again] = _solve_graded(sub, b[again], tolerance, x[again], MAX_RESTARTS)
-                residual[again], scale[again] = sub.residual(x[again])
+                no_jump.decompose()
+                x[again], solved[again] = _solve_graded(no_jump, b[again], tolerance, x[again], MAX_RESTARTS)
+                residual[again], scale[again] = no_jump.residual(x[again])
             # Both residuals must be small: GMRES's own (of the vacuum-fixed system, relative to
             # the vacuum equation) catches an x with huge components in levels whose weights
             # are far too small, which the Liouvillian's residual relative to its own terms
@@ -860,11 +860,16 @@ def _solve_batch(
             new_ratios[:, 1:] = new_weights[:, 1:] / new_weights[:, :-1]
         new_ratios = np.clip(np.nan_to_num(new_ratios, nan=WEIGHT_FLOOR), WEIGHT_FLOOR, 1.0)
         unresolved = ~np.all(resolved, axis=1)
-        # the answers of this pass that are final: one step of iterative refinement each
-        final = np.flatnonzero(converged & (~unresolved | (number == MAX_PASSES - 1)))
-        if final.size:
-            x[final] = _refine(system.subset(final), x[final], b[final])
-            rho[todo[final]] = t[final, :, None] * t[final, None, :] * x[final]
+        # the answers of this pass that are final: one step of iterative refinement each, with
+        # the preconditioner that solved them
+        final = converged & (~unresolved | (number == MAX_PASSES - 1))
+        by_no_jump = np.isin(np.arange(todo.size), again)
+        for done, within in ((final & ~by_no_jump, system), (final & by_no_jump, no_jump)):
+            k = np.flatnonzero(done)
+            if k.size:
+                rows = k if within is system else np.searchsorted(again, k)
+                x[k] = _refine(within.subset(rows), x[k], b[k])
+                rho[todo[k]] = t[k, :, None] * t[k, None, :] * x[k]
         # Where the terms of L x are much smaller than the vacuum equation's right-hand side
         # (weak drive against a large loss), GMRES meets its tolerance on the wrong scale: such
         # a point is solved once more with the measured scale before it is handed to the LU.
