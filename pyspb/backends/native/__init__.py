@@ -69,9 +69,10 @@ units of that (the rounding of ``L x``, whose energy and drive terms cancel to l
 of a nearly empty mode erred by up to 1e-5, and 1e-6 at 100x the tolerance.  So every final
 answer gets one step of iterative refinement (:func:`_refine`): the remainder ``b - A x`` with
 the energies and the drive summed in twice the working precision (Dot2,
-:func:`pyspb.backends.native.krylov.graded_remainder`), its correction from the same
-level-preconditioned GMRES to 1e-2 of it.  That brings every reported number within 3e-7 of a
-long-double-refined dense LU at a cost of ~10-40 % of the Krylov time.
+:func:`pyspb.backends.native.krylov.graded_remainder`), its correction from GMRES with the
+preconditioner that solved the point, to 1e-2 of it.  That brings every reported number within
+5e-7 of a long-double-refined dense LU (random hard points, three seeds) at a cost of
+~10-40 % of the Krylov time (single-thread CPU time, cutoff 7).
 """
 
 from __future__ import annotations
@@ -765,14 +766,16 @@ def _hermitian(d: int) -> _Hermitian:
 def _refine(system: _GradedSystem, x: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``x`` after one step of iterative refinement, per point: ``x + e`` with ``A e`` the remainder
     ``b - A x`` (:meth:`_GradedSystem.remainder`, its large terms summed in twice the working
-    precision), solved by the level-preconditioned GMRES to :data:`REFINEMENT_TOLERANCE` of it;
-    kept where it leaves a smaller remainder.
+    precision), solved by GMRES with ``system``'s preconditioner (the one that solved the point)
+    to :data:`REFINEMENT_TOLERANCE` of it; kept where it leaves a smaller remainder.
 
     Measured on the 150 random hard points of the tests (cutoff 4, Krylov path), every reported
     N, g2, g3, g4 against a long-double-refined dense LU: without this step g3, g4 of nearly empty
     modes err by up to 1.0e-5 (tolerance 1e-12) and 1.0-1.5e-6 (1e-13, 1e-14); with it, by
-    2.8e-7 at most, and the other numbers by 1e-12 instead of 1e-10.  The remainder in plain
-    double precision (the GMRES operator's kernel) left 3e-6: its rounding is the error.
+    2.8e-7 at most (3.4e-7, 4.7e-7 on two other seeds), and the other numbers by 1e-12 instead
+    of 1e-10.  The remainder in plain double precision (the GMRES operator's kernel) left 3e-6:
+    its rounding is the error.  A point solved with the no-jump inverse must be refined with it:
+    the level preconditioner reduced such a remainder only 0.58x (g2_ccw 1.6e-6 off, xi = 6.7).
     """
     before = system.remainder(x, b)
     correction, _ = _solve_graded(system, before, REFINEMENT_TOLERANCE, restarts=LEVEL_RESTARTS)
