@@ -71,8 +71,9 @@ answer gets one step of iterative refinement (:func:`_refine`): the remainder ``
 the energies and the drive summed in twice the working precision (Dot2,
 :func:`pyspb.backends.native.krylov.graded_remainder`), its correction from GMRES with the
 preconditioner that solved the point, to 1e-2 of it.  That brings every reported number within
-5e-7 of a long-double-refined dense LU (random hard points, three seeds) at a cost of
-~10-40 % of the Krylov time (single-thread CPU time, cutoff 7).
+5e-7 of a long-double-refined dense LU (random hard points, five seeds) at a cost of 30-70 %
+more Krylov time (single-thread CPU time at cutoff 7, against the same GMRES without it; still
+1.6-2.6x less than the exact no-jump inverse as the only preconditioner).
 """
 
 from __future__ import annotations
@@ -772,7 +773,7 @@ def _refine(system: _GradedSystem, x: np.ndarray, b: np.ndarray) -> np.ndarray:
     Measured on the 150 random hard points of the tests (cutoff 4, Krylov path), every reported
     N, g2, g3, g4 against a long-double-refined dense LU: without this step g3, g4 of nearly empty
     modes err by up to 1.0e-5 (tolerance 1e-12) and 1.0-1.5e-6 (1e-13, 1e-14); with it, by
-    2.8e-7 at most (3.4e-7, 4.7e-7 on two other seeds), and the other numbers by 1e-12 instead
+    2.8e-7 at most (seeds 1-4: 3.4e-7, 4.7e-7, 2.2e-7, 2.4e-7), and the other numbers by 1e-12 instead
     of 1e-10.  The remainder in plain double precision (the GMRES operator's kernel) left 3e-6:
     its rounding is the error.  A point solved with the no-jump inverse must be refined with it:
     the level preconditioner reduced such a remainder only 0.58x (g2_ccw 1.6e-6 off, xi = 6.7).
