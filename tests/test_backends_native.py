@@ -415,3 +415,35 @@ def test_every_reported_number_of_random_hard_points_is_exact(monkeypatch):
         reported += int(finite.sum())
         np.testing.assert_allclose(values[finite], reference[name][finite], rtol=1e-6, err_msg=name)
     assert reported > 0.8 * n * len(ours)  # the rule leaves most numbers reported (85 %)
+
+
+def test_a_point_solved_with_the_no_jump_inverse_is_refined_with_it(monkeypatch):
+    """Strong drive (xi = 6.7 gamma) with a nearly empty ccw mode (its <n^2> is 2.4e-10 of the
+    total's): the level preconditioner leaves the point to the no-jump inverse, and the refinement
+    step must use that one too (with the level preconditioner it reduced the remainder only
+    0.58x and g2_ccw stayed 1.6e-6 off).  Every reported number against a long-double-refined
+    dense LU to 1e-6."""
+    from reference import refined_populations
+
+    from pyspb.observables import resolution
+
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # the Krylov path, not the level sweeps
+    decomposed = []
+    decompose = native._GradedSystem.decompose
+    monkeypatch.setattr(native._GradedSystem, "decompose", lambda self: decomposed.append(1) or decompose(self))
+    point = (
+        -4.6418155880255,
+        -0.001520096477735044 + 0.004055657603474096j,
+        0.6917270925972643,
+        6.676620647954336,
+        1.0,
+    )
+    args = [np.array([value]) for value in point]
+    P = native.steady_state_populations(*args, cutoff=4)
+    assert decomposed  # the no-jump inverse was used
+    exact = refined_populations(*point, cutoff=4)[None]
+    ours, reference = correlations(P, resolution(args[0], args[4], args[2])), correlations(exact, 0.0)
+    assert np.isfinite(ours["g2_ccw"][0])  # reported
+    for name, values in ours.items():
+        finite = np.isfinite(values)
+        np.testing.assert_allclose(values[finite], reference[name][finite], rtol=1e-6, err_msg=name)
