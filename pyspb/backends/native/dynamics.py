@@ -22,10 +22,10 @@ integration error is proportional to the deviation from it.
 One compiled kernel (numba, :func:`_propagate_points`) propagates the conditional states of a
 batch of points side by side.  The states are stored with the lane (point and state) last and
 the real and imaginary parts apart, so that every operation of a pass runs over the lanes
-(the points are padded to a multiple of :data:`LANE_POINTS`).  The lane loops read
-one-dimensional views of the lanes and scalars only, so that the compiler vectorises them
-(read through four indices inside the loop, they stayed scalar: 18 against 15 ns per element,
-lane and step on the paper's points, results bit-identical).
+(the points are padded to a multiple of :data:`LANE_POINTS`).  The lane loops read views of
+single elements (real and imaginary parts, every lane) and scalars only, so that the compiler
+vectorises them (read through four indices inside the loop, they stayed scalar: 18 against 14
+ns per element, lane and step on the paper's points, results bit-identical).
 Only the upper triangle of the Hermitian states is stored, as a list of elements: ``M`` reads
 its ten neighbours there (:func:`_stencil`, tabulated once per propagation; an element below the
 diagonal as the conjugate of its mirror image; the Fock states ordered by photon number, so
@@ -242,52 +242,46 @@ def _M_lanes(x, source, weight_re, weight_im, rates, out):  # pragma: no cover (
     ``R = X x - x X`` (real coefficients), so
     ``-i [H_off, x] = Im J (P - Q) - i (Re J (P + Q) + xi R)``; ``C`` are the jumps.
 
-    The lane loop reads one-dimensional views and scalars only, which the compiler vectorises
-    (read through four indices inside the loop, as before, it stayed scalar).
+    The lane loop reads views of single elements ``(2, lanes)`` and scalars only, which the
+    compiler vectorises (read through four indices inside the loop, as before, it stayed scalar).
     """
-    x0r, x0i, x1r, x1i = x[source[0], 0], x[source[0], 1], x[source[1], 0], x[source[1], 1]
-    x2r, x2i, x3r, x3i = x[source[2], 0], x[source[2], 1], x[source[3], 0], x[source[3], 1]
-    x4r, x4i, x5r, x5i = x[source[4], 0], x[source[4], 1], x[source[5], 0], x[source[5], 1]
-    x6r, x6i, x7r, x7i = x[source[6], 0], x[source[6], 1], x[source[7], 0], x[source[7], 1]
-    x8r, x8i, x9r, x9i = x[source[8], 0], x[source[8], 1], x[source[9], 0], x[source[9], 1]
+    x0, x1, x2, x3, x4 = x[source[0]], x[source[1]], x[source[2]], x[source[3]], x[source[4]]
+    x5, x6, x7, x8, x9 = x[source[5]], x[source[6]], x[source[7]], x[source[8]], x[source[9]]
     re0, re1, re2, re3, re4 = weight_re[0], weight_re[1], weight_re[2], weight_re[3], weight_re[4]
     re5, re6, re7, re8, re9 = weight_re[5], weight_re[6], weight_re[7], weight_re[8], weight_re[9]
     im0, im1, im2, im3, im4 = weight_im[0], weight_im[1], weight_im[2], weight_im[3], weight_im[4]
     im5, im6, im7, im8, im9 = weight_im[5], weight_im[6], weight_im[7], weight_im[8], weight_im[9]
-    Jr, Ji, drive, gamma = rates[0], rates[1], rates[2], rates[3]
-    out_r, out_i = out[0], out[1]
-    for lane in range(out_r.size):
-        Pr = re0 * x0r[lane] + re1 * x1r[lane]
-        Pi = im0 * x0i[lane] + im1 * x1i[lane]
-        Qr = re2 * x2r[lane] + re3 * x3r[lane]
-        Qi = im2 * x2i[lane] + im3 * x3i[lane]
-        Rr = (re4 * x4r[lane] + re5 * x5r[lane]) + (re6 * x6r[lane] + re7 * x7r[lane])
-        Ri = (im4 * x4i[lane] + im5 * x5i[lane]) + (im6 * x6i[lane] + im7 * x7i[lane])
-        Cr = re8 * x8r[lane] + re9 * x9r[lane]
-        Ci = im8 * x8i[lane] + im9 * x9i[lane]
-        out_r[lane] = Jr[lane] * (Pi + Qi) + Ji[lane] * (Pr - Qr) + drive[lane] * Ri + gamma[lane] * Cr
-        out_i[lane] = Ji[lane] * (Pi - Qi) - Jr[lane] * (Pr + Qr) - drive[lane] * Rr + gamma[lane] * Ci
+    for lane in range(out.shape[1]):
+        Pr = re0 * x0[0, lane] + re1 * x1[0, lane]
+        Pi = im0 * x0[1, lane] + im1 * x1[1, lane]
+        Qr = re2 * x2[0, lane] + re3 * x3[0, lane]
+        Qi = im2 * x2[1, lane] + im3 * x3[1, lane]
+        Rr = (re4 * x4[0, lane] + re5 * x5[0, lane]) + (re6 * x6[0, lane] + re7 * x7[0, lane])
+        Ri = (im4 * x4[1, lane] + im5 * x5[1, lane]) + (im6 * x6[1, lane] + im7 * x7[1, lane])
+        Cr = re8 * x8[0, lane] + re9 * x9[0, lane]
+        Ci = im8 * x8[1, lane] + im9 * x9[1, lane]
+        Jr, Ji, drive, gamma = rates[0, lane], rates[1, lane], rates[2, lane], rates[3, lane]
+        out[0, lane] = Jr * (Pi + Qi) + Ji * (Pr - Qr) + drive * Ri + gamma * Cr
+        out[1, lane] = Ji * (Pi - Qi) - Jr * (Pr + Qr) - drive * Rr + gamma * Ci
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _combine(c, x, d, y, out):  # pragma: no cover (compiled)
     """``out = c x + d y`` over the lanes; every argument (2, lanes): real and imaginary parts."""
-    cr, ci, xr, xi, dr, di, yr, yi, out_r, out_i = c[0], c[1], x[0], x[1], d[0], d[1], y[0], y[1], out[0], out[1]
-    for lane in range(out_r.size):
-        vr, vi = _times(cr[lane], ci[lane], xr[lane], xi[lane])
-        wr, wi = _times(dr[lane], di[lane], yr[lane], yi[lane])
-        out_r[lane] = vr + wr
-        out_i[lane] = vi + wi
+    for lane in range(out.shape[1]):
+        vr, vi = _times(c[0, lane], c[1, lane], x[0, lane], x[1, lane])
+        wr, wi = _times(d[0, lane], d[1, lane], y[0, lane], y[1, lane])
+        out[0, lane] = vr + wr
+        out[1, lane] = vi + wi
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _accumulate(c, x, out):  # pragma: no cover (compiled)
     """``out += c x`` over the lanes (arguments as in :func:`_combine`)."""
-    cr, ci, xr, xi, out_r, out_i = c[0], c[1], x[0], x[1], out[0], out[1]
-    for lane in range(out_r.size):
-        vr, vi = _times(cr[lane], ci[lane], xr[lane], xi[lane])
-        out_r[lane] += vr
-        out_i[lane] += vi
+    for lane in range(out.shape[1]):
+        vr, vi = _times(c[0, lane], c[1, lane], x[0, lane], x[1, lane])
+        out[0, lane] += vr
+        out[1, lane] += vi
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
