@@ -61,8 +61,8 @@ correlation functions change by less than :data:`LEVEL_CHECK` (relative) at ever
 last (larger) run is returned.  Only the functions ``pyspb.g2_tau`` reports are checked: those
 of a mode below :data:`~pyspb.observables.DARK_MODE` of the other's photons are step noise (the
 step control leaves them out, and they are NaN), which at the step tolerance's ~1e-7 errors
-could ask for photons that change nothing.  The points of a batch that keep the same number of photons are
-propagated together.  At ``top = 2 cutoff`` this is the full truncated model.
+could ask for photons that change nothing.  The points of a batch that keep the same number of
+photons are propagated together.  At ``top = 2 cutoff`` this is the full truncated model.
 
 Measured against dense matrix exponentials of the Liouvillian (``scipy.linalg.expm``) at cutoff
 5, propagating the same steady state (the paper's device with tip at phi = 0.20 and 0.27 um and
@@ -71,9 +71,10 @@ without tip, a strong drive, a Kerr shift of 20 gamma, a detuned strong drive; 6
 delay is 1.1e-7 (4.7e-8 at the paper's points) with TOLERANCE = 3e-5, against 2.3e-8 with 1e-5
 (1.4x the steps: 2300 against 1680 per point on the paper's 41 points), 2.9e-9 with 3e-6 and
 3.7e-7 with 1e-4 (QuTiP's ``coherence_function_g2`` with atol 1e-12 and rtol 1e-10 differs
-from this engine by 1.3e-7 on the paper's points at either tolerance: QuTiP's own error).  On 160 random points
-at cutoffs 3 and 4 (Delta in +-6, chi up to 50, xi up to 2 gamma; 31 delays 0 .. 15) the largest
-error is 1.1e-7 at 1e-5 and 3e-5 alike (the steady state's, not the integrator's).
+from this engine by 1.3e-7 on the paper's points at either tolerance: QuTiP's own error).  On
+160 random points at cutoffs 3 and 4 (Delta in +-6, chi up to 50, xi up to 2 gamma; 31 delays
+0 .. 15) the largest error is 1.1e-7 at 1e-5 and 3e-5 alike (the steady state's, not the
+integrator's).
 ``tests/test_backends_native_dynamics.py`` checks 1e-6 at small cutoffs.
 """
 
