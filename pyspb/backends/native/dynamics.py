@@ -73,8 +73,8 @@ delay is 1.1e-7 (4.7e-8 at the paper's points) with TOLERANCE = 3e-5, against 2.
 3.7e-7 with 1e-4 (QuTiP's ``coherence_function_g2`` with atol 1e-12 and rtol 1e-10 differs
 from this engine by 1.3e-7 on the paper's points at either tolerance: QuTiP's own error).  On
 160 random points at cutoffs 3 and 4 (Delta in +-6, chi up to 50, xi up to 2 gamma; 31 delays
-0 .. 15) the largest error is 1.1e-7 at 1e-5 and 3e-5 alike (the steady state's, not the
-integrator's).
+0 .. 15) the largest error is 1.1e-7 at 1e-5 and 3e-5 alike (so not the integrator's; the
+steady state or the photon numbers kept).
 ``tests/test_backends_native_dynamics.py`` checks 1e-6 at small cutoffs.
 """
 
