@@ -120,6 +120,18 @@ def test_a_weakly_populated_mode_is_as_accurate_as_the_other():
         np.testing.assert_allclose(ours[name][0], reference, rtol=1e-6, atol=0, err_msg=name)
 
 
+def test_an_empty_modes_noise_asks_for_no_more_photons():
+    """J = 0: x_ccw is rounding noise (NaN in pyspb.g2_tau), so the photon-number check judges the cw
+    functions alone.  (Judged too, the noise changed by 1.1e-7 from 3 to 4 photons at the step
+    tolerance 3e-5 and asked for a fifth that changes nothing.)"""
+    point = (0.0, 0.0, 1.583, 0.0616, 0.297)
+    tau = np.linspace(0.0, 12.0, 25)
+    args = [np.array([value]) for value in point]
+    ours = native_dynamics.tau_correlations(*args, tau, cutoff=3)
+    assert ours["top"][0] == 4  # 3 photons from the steady state's tail, 4 to check them
+    np.testing.assert_allclose(ours["G_cw_cw"][0], dense_reference(point, tau, 3)["G_cw_cw"], rtol=1e-6)
+
+
 def test_long_single_interval_and_empty_mode():
     """One delay far out (one long interval, taken in pieces) and J = 0 (x_ccw = 0: no error scale)."""
     point = np.array([(0.0, 0.0, 1.583, 0.0616, 0.297)], dtype=complex).T

@@ -22,16 +22,19 @@ integration error is proportional to the deviation from it.
 One compiled kernel (numba, :func:`_propagate_points`) propagates the conditional states of a
 batch of points side by side.  The states are stored with the lane (point and state) last and
 the real and imaginary parts apart, so that every operation of a pass runs over the lanes
-(vectorised by the compiler; the points are padded to a multiple of :data:`LANE_POINTS`).
-Only the upper triangle of the Hermitian states is stored: ``M`` reads its ten neighbours
-there (:func:`_stencil`, tabulated once per propagation; an element below the diagonal as the
-conjugate of its mirror image; the Fock states ordered by photon number, so that neighbours lie
-close), and the five passes of a step (the four stages and ``M`` of the new state) each visit
-it once.
+(the points are padded to a multiple of :data:`LANE_POINTS`).  The lane loops read views of
+single elements (real and imaginary parts, every lane) and scalars only, so that the compiler
+vectorises them (read through four indices inside the loop, they stayed scalar: 18 against 14
+ns per element, lane and step on the paper's points, results bit-identical).
+Only the upper triangle of the Hermitian states is stored, as a list of elements: ``M`` reads
+its ten neighbours there (:func:`_stencil`, tabulated once per propagation; an element below the
+diagonal as the conjugate of its mirror image; the Fock states ordered by photon number, so
+that neighbours lie close), and the five passes of a step (the four stages and ``M`` of the new
+state) each visit it once.
 The points of a batch share the step size, the smallest any of them asks for, so a batch
-takes the steps of its most demanding point at every time: on the paper's 41 points 2300
-steps per point in two batches, against 1700-2200 (mean 1900) for each point alone (both
-photon-number runs, below), more than repaid by the lanes.  The batches (at most :data:`BATCH` points, as
+takes the steps of its most demanding point at every time: on the paper's 41 points 1680
+steps per point in two batches, against 1400 for batches of four points (both photon-number
+runs, below), more than repaid by the lanes.  The batches (at most :data:`BATCH` points, as
 many as a multiple of the workers) run in threads.
 
 *Step size.*  ``M`` of the new state gives, besides the next step's first stage, the local
@@ -55,15 +58,23 @@ The propagation keeps the Fock states with at most ``top`` photons in total (the
 of the others held at 0), ``top`` the fewest whose higher levels hold below :data:`LEVEL_TAIL`
 of the steady state's two-photon population, and is repeated with one photon more until the
 correlation functions change by less than :data:`LEVEL_CHECK` (relative) at every delay; the
-last (larger) run is returned.  The points of a batch that keep the same number of photons are
-propagated together.  At ``top = 2 cutoff`` this is the full truncated model.
+last (larger) run is returned.  Only the functions ``pyspb.g2_tau`` reports are checked: those
+of a mode below :data:`~pyspb.observables.DARK_MODE` of the other's photons are step noise (the
+step control leaves them out, and they are NaN), which at the step tolerance's ~1e-7 errors
+could ask for photons that change nothing.  The points of a batch that keep the same number of
+photons are propagated together.  At ``top = 2 cutoff`` this is the full truncated model.
 
 Measured against dense matrix exponentials of the Liouvillian (``scipy.linalg.expm``) at cutoff
 5, propagating the same steady state (the paper's device with tip at phi = 0.20 and 0.27 um and
 without tip, a strong drive, a Kerr shift of 20 gamma, a detuned strong drive; 61 delays,
 0 .. 30 us, each point alone), the largest relative error of any correlation function at any
-delay is 2.3e-8 (1.1e-8 at the paper's points) with TOLERANCE = 1e-5, against 2.9e-9 with
-3e-6 (~1.5x the steps), 1.1e-7 with 3e-5 and 3.7e-7 with 1e-4;
+delay is 1.1e-7 (4.7e-8 at the paper's points) with TOLERANCE = 3e-5, against 2.3e-8 with 1e-5
+(1.4x the steps: 2300 against 1680 per point on the paper's 41 points), 2.9e-9 with 3e-6 and
+3.7e-7 with 1e-4 (QuTiP's ``coherence_function_g2`` with atol 1e-12 and rtol 1e-10 differs
+from this engine by 1.3e-7 on the paper's points at either tolerance: QuTiP's own error).  On
+160 random points at cutoffs 3 and 4 (Delta in +-6, chi up to 50, xi up to 2 gamma; 31 delays
+0 .. 15) the largest error is 1.1e-7 at 1e-5 and 3e-5 alike (so not the integrator's; the
+steady state or the photon numbers kept).
 ``tests/test_backends_native_dynamics.py`` checks 1e-6 at small cutoffs.
 """
 
@@ -79,8 +90,8 @@ __all__ = ["tau_correlations", "TOLERANCE"]
 
 #: time-integration tolerance: the estimated local errors, summed over 0 .. max(tau), stay
 #: below TOLERANCE of the state's trace times its smallest g (module docstring); the errors
-#: measured against dense matrix exponentials are ~400x smaller (module docstring)
-TOLERANCE = 1e-5
+#: measured against dense matrix exponentials are ~300x smaller (module docstring)
+TOLERANCE = 3e-5
 #: first step, in units of 1 / rate (the step control adapts it from there)
 FIRST_STEP = 0.5
 #: step control: safety factor, largest growth and shrink per interval, rejection threshold
@@ -158,8 +169,8 @@ def _phi_array(z, out):  # pragma: no cover (compiled)
 def _coefficients(D, h, out):  # pragma: no cover (compiled)
     """ETDRK4 coefficients ``E, E2, Q, f1, f2, f3`` of a step h (elementwise in ``D h``).
 
-    ``D`` (levels, levels, points) complex; ``out[k, 0]`` and ``out[k, 1]`` the real and
-    imaginary parts of coefficient k, for both lanes (states) of every point.
+    ``D`` (levels, levels, points) complex; ``out[k, m, n, 0]`` and ``out[k, m, n, 1]`` the real
+    and imaginary parts of coefficient k, for both lanes (states) of every point.
     """
     levels = D.shape[0]
     for m in range(levels):
@@ -178,8 +189,8 @@ def _coefficients(D, h, out):  # pragma: no cover (compiled)
                 )
                 for k in range(6):
                     for lane in (2 * p, 2 * p + 1):
-                        out[k, 0, m, n, lane] = values[k].real
-                        out[k, 1, m, n, lane] = values[k].imag
+                        out[k, m, n, 0, lane] = values[k].real
+                        out[k, m, n, 1, lane] = values[k].imag
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -220,53 +231,58 @@ def _stencil(i, j, neighbour, hop, lower, jump):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _M(x, lane, stencil, rates):  # pragma: no cover (compiled)
-    """``(M x)[i, j]`` of one lane, as (real, imaginary): ``-i [H_off, x] + gamma sum_b a_b x a_b^dagger``.
+def _M_lanes(x, source, weight_re, weight_im, rates, out):  # pragma: no cover (compiled)
+    """``(M x)`` at one stored element, every lane: ``-i [H_off, x] + gamma sum_b a_b x a_b^dagger``.
 
-    ``x[i, j, 0]`` and ``x[i, j, 1]`` the real and imaginary parts (compact indices, upper
-    triangle, lanes last); ``stencil`` from
-    :func:`_stencil`; ``rates[:, lane] = (Re J, Im J, xi, gamma)``.  With
+    ``x`` (elements + 1, 2, lanes): real and imaginary parts of the stored elements (upper
+    triangle; the last one is zero); ``source`` (10,) the elements read and ``weight_re``,
+    ``weight_im`` their weights, as :func:`_stencil` gives them; ``rates[:, lane] = (Re J, Im J,
+    xi, gamma)``; ``out`` (2, lanes) receives the real and imaginary parts.  With
     ``H_off = J A + J^* A^dag + xi X`` (``A = a1^dag a2``, ``X = a1 + a1^dag``) the commutator
     is ``J P + J^* Q + xi R`` with ``P = A x - x A``, ``Q = A^dag x - x A^dag``,
     ``R = X x - x X`` (real coefficients), so
     ``-i [H_off, x] = Im J (P - Q) - i (Re J (P + Q) + xi R)``; ``C`` are the jumps.
+
+    The lane loop reads views of single elements ``(2, lanes)`` and scalars only, which the
+    compiler vectorises (read through four indices inside the loop, as before, it stayed scalar).
     """
-    r, c, wr, wi = stencil
-    Pr = wr[0] * x[r[0], c[0], 0, lane] + wr[1] * x[r[1], c[1], 0, lane]
-    Pi = wi[0] * x[r[0], c[0], 1, lane] + wi[1] * x[r[1], c[1], 1, lane]
-    Qr = wr[2] * x[r[2], c[2], 0, lane] + wr[3] * x[r[3], c[3], 0, lane]
-    Qi = wi[2] * x[r[2], c[2], 1, lane] + wi[3] * x[r[3], c[3], 1, lane]
-    Rr = wr[4] * x[r[4], c[4], 0, lane] + wr[5] * x[r[5], c[5], 0, lane]
-    Rr += wr[6] * x[r[6], c[6], 0, lane] + wr[7] * x[r[7], c[7], 0, lane]
-    Ri = wi[4] * x[r[4], c[4], 1, lane] + wi[5] * x[r[5], c[5], 1, lane]
-    Ri += wi[6] * x[r[6], c[6], 1, lane] + wi[7] * x[r[7], c[7], 1, lane]
-    Cr = wr[8] * x[r[8], c[8], 0, lane] + wr[9] * x[r[9], c[9], 0, lane]
-    Ci = wi[8] * x[r[8], c[8], 1, lane] + wi[9] * x[r[9], c[9], 1, lane]
-    Jr = rates[0, lane]
-    Ji = rates[1, lane]
-    drive = rates[2, lane]
-    gamma = rates[3, lane]
-    real = Jr * (Pi + Qi) + Ji * (Pr - Qr) + drive * Ri + gamma * Cr
-    imag = Ji * (Pi - Qi) - Jr * (Pr + Qr) - drive * Rr + gamma * Ci
-    return real, imag
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _M_lanes(x, sources, weights, rates, out):  # pragma: no cover (compiled)
-    """``(M x)[i, j]`` of every lane into ``out`` (real and imaginary parts, shape (2, lanes); see :func:`_M`).
-
-    ``sources[:, t]`` (row, column) and ``weights[:, t]`` (real, imaginary) of the ten stored
-    elements read, as :func:`_stencil` gives them for element (i, j), tabulated.
-    """
-    stencil = (_ten(sources[0]), _ten(sources[1]), _ten(weights[0]), _ten(weights[1]))
+    x0, x1, x2, x3, x4 = x[source[0]], x[source[1]], x[source[2]], x[source[3]], x[source[4]]
+    x5, x6, x7, x8, x9 = x[source[5]], x[source[6]], x[source[7]], x[source[8]], x[source[9]]
+    re0, re1, re2, re3, re4 = weight_re[0], weight_re[1], weight_re[2], weight_re[3], weight_re[4]
+    re5, re6, re7, re8, re9 = weight_re[5], weight_re[6], weight_re[7], weight_re[8], weight_re[9]
+    im0, im1, im2, im3, im4 = weight_im[0], weight_im[1], weight_im[2], weight_im[3], weight_im[4]
+    im5, im6, im7, im8, im9 = weight_im[5], weight_im[6], weight_im[7], weight_im[8], weight_im[9]
     for lane in range(out.shape[1]):
-        out[0, lane], out[1, lane] = _M(x, lane, stencil, rates)
+        Pr = re0 * x0[0, lane] + re1 * x1[0, lane]
+        Pi = im0 * x0[1, lane] + im1 * x1[1, lane]
+        Qr = re2 * x2[0, lane] + re3 * x3[0, lane]
+        Qi = im2 * x2[1, lane] + im3 * x3[1, lane]
+        Rr = (re4 * x4[0, lane] + re5 * x5[0, lane]) + (re6 * x6[0, lane] + re7 * x7[0, lane])
+        Ri = (im4 * x4[1, lane] + im5 * x5[1, lane]) + (im6 * x6[1, lane] + im7 * x7[1, lane])
+        Cr = re8 * x8[0, lane] + re9 * x9[0, lane]
+        Ci = im8 * x8[1, lane] + im9 * x9[1, lane]
+        Jr, Ji, drive, gamma = rates[0, lane], rates[1, lane], rates[2, lane], rates[3, lane]
+        out[0, lane] = Jr * (Pi + Qi) + Ji * (Pr - Qr) + drive * Ri + gamma * Cr
+        out[1, lane] = Ji * (Pi - Qi) - Jr * (Pr + Qr) - drive * Rr + gamma * Ci
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _ten(v):  # pragma: no cover (compiled)
-    """The ten values of ``v`` as a tuple (held in registers across the lanes)."""
-    return (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9])
+def _combine(c, x, d, y, out):  # pragma: no cover (compiled)
+    """``out = c x + d y`` over the lanes; every argument (2, lanes): real and imaginary parts."""
+    for lane in range(out.shape[1]):
+        vr, vi = _times(c[0, lane], c[1, lane], x[0, lane], x[1, lane])
+        wr, wi = _times(d[0, lane], d[1, lane], y[0, lane], y[1, lane])
+        out[0, lane] = vr + wr
+        out[1, lane] = vi + wi
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _accumulate(c, x, out):  # pragma: no cover (compiled)
+    """``out += c x`` over the lanes (arguments as in :func:`_combine`)."""
+    for lane in range(out.shape[1]):
+        vr, vi = _times(c[0, lane], c[1, lane], x[0, lane], x[1, lane])
+        out[0, lane] += vr
+        out[1, lane] += vi
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -276,13 +292,13 @@ def _times(cr, ci, xr, xi):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _photon_moments(x, size, photons, lane):  # pragma: no cover (compiled)
-    """``(Tr x, Tr[n_cw x], Tr[n_ccw x])`` of one lane from the diagonal (compact indices)."""
+def _photon_moments(x, diagonal, photons, lane):  # pragma: no cover (compiled)
+    """``(Tr x, Tr[n_cw x], Tr[n_ccw x])`` of one lane; ``diagonal[i]``: the element ``(i, i)``."""
     trace = 0.0
     G1 = 0.0
     G2 = 0.0
-    for i in range(size):
-        p = x[i, i, 0, lane]
+    for i in range(diagonal.size):
+        p = x[diagonal[i], 0, lane]
         trace += p
         G1 += photons[0, i] * p
         G2 += photons[1, i] * p
@@ -354,15 +370,32 @@ def _propagate_points(
         if n2 < c:  # gamma a2 x a2^dag: from (n1, n2 + 1)
             lower[1, i] = compact[n1, n2 + 1]
             jump[1, i] = np.sqrt(n2 + 1.0)
-    # the stored elements (M x)[i, j] reads, and their weights (_stencil), for i <= j
-    sources = np.zeros((size, size, 2, 10), dtype=np.int64)
-    weights = np.zeros((size, size, 2, 10))
+    # the stored elements: (i, j) with i <= j, row by row, and a zero element last (for the
+    # row and column ``size`` of a neighbour outside the kept states)
+    elements = size * (size + 1) // 2
+    element = np.full((size + 1, size + 1), elements, dtype=np.int64)
+    row = np.empty(elements, dtype=np.int64)
+    column = np.empty(elements, dtype=np.int64)
+    e = 0
     for i in range(size):
         for j in range(i, size):
-            rows, columns, real, imag = _stencil(i, j, neighbour, hop, lower, jump)
-            for t in range(10):
-                sources[i, j, 0, t], sources[i, j, 1, t] = rows[t], columns[t]
-                weights[i, j, 0, t], weights[i, j, 1, t] = real[t], imag[t]
+            element[i, j] = e
+            row[e] = i
+            column[e] = j
+            e += 1
+    diagonal = np.empty(size, dtype=np.int64)
+    for i in range(size):
+        diagonal[i] = element[i, i]
+    # the stored elements (M x) reads at each element, and their weights (_stencil)
+    source = np.empty((elements, 10), dtype=np.int64)
+    weight_re = np.empty((elements, 10))
+    weight_im = np.empty((elements, 10))
+    for e in range(elements):
+        rows, columns, real, imag = _stencil(row[e], column[e], neighbour, hop, lower, jump)
+        for t in range(10):
+            source[e, t] = element[rows[t], columns[t]]
+            weight_re[e, t] = real[t]
+            weight_im[e, t] = imag[t]
     rates = np.empty((4, lanes))  # Re J, Im J, xi, gamma of every lane
     for lane in range(lanes):
         p = lane // 2
@@ -379,15 +412,15 @@ def _propagate_points(
                 E_m = Delta[p] * m + chi[p] * m * (m - 1) - 0.5j * gamma[p] * m
                 E_n = Delta[p] * n + chi[p] * n * (n - 1) - 0.5j * gamma[p] * n
                 D[m, n, p] = -1j * (E_m - np.conj(E_n))
-    # the states and stages: real and imaginary parts (index 2) of every lane (last)
-    shape = (size + 1, size + 1, 2, lanes)
+    # the states and stages: real and imaginary parts (index 1) of every lane (last), for the
+    # stored elements (the upper triangle: the states are Hermitian)
+    shape = (elements + 1, 2, lanes)
     u = np.zeros(shape)
-    for lane in range(lanes):  # the upper triangle (the states are Hermitian)
-        for i in range(size):
-            for j in range(i, size):
-                value = start[lane // 2, lane % 2, fock[i], fock[j]]
-                u[i, j, 0, lane] = value.real
-                u[i, j, 1, lane] = value.imag
+    for lane in range(lanes):
+        for e in range(elements):
+            value = start[lane // 2, lane % 2, fock[row[e]], fock[column[e]]]
+            u[e, 0, lane] = value.real
+            u[e, 1, lane] = value.imag
     Nu = np.zeros(shape)
     a = np.zeros(shape)
     b = np.zeros(shape)
@@ -398,7 +431,7 @@ def _propagate_points(
     Nu_saved = np.zeros(shape)
     # coefficients of the last CACHE step sizes
     sizes = np.full(CACHE, -1.0)
-    table = np.empty((CACHE, 6, 2, top + 1, top + 1, lanes))
+    table = np.empty((CACHE, 6, top + 1, top + 1, 2, lanes))
     next_slot = 0
     scale = np.empty(lanes)
     # per mode m: the error landing on m's photons, sqrt(n_m(i) n_m(j)) |e_ij|, against the
@@ -412,10 +445,10 @@ def _propagate_points(
     on_cw = np.zeros(lanes)
     on_ccw = np.zeros(lanes)
     error = np.zeros(lanes)
-    Mv = np.zeros((2, lanes))  # (M x)[i, j] of every lane
-    for i in range(size):
-        for j in range(i, size):
-            _M_lanes(u, sources[i, j], weights[i, j], rates, Nu[i, j])
+    Mv = np.zeros((2, lanes))  # (M x) at one element, every lane
+    y = np.zeros((2, lanes))
+    for e in range(elements):
+        _M_lanes(u, source[e], weight_re[e], weight_im[e], rates, Nu[e])
     t_end = 0.0
     for index in range(tau.size):
         t_end = max(t_end, tau[index])
@@ -437,7 +470,7 @@ def _propagate_points(
                 p = lane // 2
                 s = lane % 2
                 total_N = N[p, 0] + N[p, 1]
-                trace, G1, G2 = _photon_moments(u, size, photons, lane)
+                trace, G1, G2 = _photon_moments(u, diagonal, photons, lane)
                 # an empty state (e.g. a_ccw rho a_ccw^dagger = 0 where J = 0: rounding noise only,
                 # or a lane padding the batch) sets no error scale; its correlations are NaN (empty
                 # mode) anyway
@@ -471,90 +504,56 @@ def _propagate_points(
                     next_slot = (next_slot + 1) % CACHE
                     _coefficients(D, h, table[slot])
                     sizes[slot] = h
-                Er, Ei = table[slot, 0, 0], table[slot, 0, 1]
-                E2r, E2i = table[slot, 1, 0], table[slot, 1, 1]
-                Qr, Qi = table[slot, 2, 0], table[slot, 2, 1]
-                f1r, f1i = table[slot, 3, 0], table[slot, 3, 1]
-                f2r, f2i = table[slot, 4, 0], table[slot, 4, 1]
-                f3r, f3i = table[slot, 5, 0], table[slot, 5, 1]
+                E, E2, Q = table[slot, 0], table[slot, 1], table[slot, 2]
+                f1, f2, f3 = table[slot, 3], table[slot, 4], table[slot, 5]
                 error[:] = 0.0
                 for _ in range(count):
-                    # upper triangle (i <= j) only: every stage is Hermitian, and M reads an
-                    # element below it as the conjugate of its mirror image (_stencil)
-                    for i in range(size):
-                        for j in range(i, size):
-                            m, n = level[i], level[j]
-                            for lane in range(lanes):
-                                ur, ui = u[i, j, 0, lane], u[i, j, 1, lane]
-                                Nr, Ni = Nu[i, j, 0, lane], Nu[i, j, 1, lane]
-                                # a = E2 u + Q M u,  acc = E u + f1 M u
-                                vr, vi = _times(E2r[m, n, lane], E2i[m, n, lane], ur, ui)
-                                wr, wi = _times(Qr[m, n, lane], Qi[m, n, lane], Nr, Ni)
-                                a[i, j, 0, lane] = vr + wr
-                                a[i, j, 1, lane] = vi + wi
-                                vr, vi = _times(Er[m, n, lane], Ei[m, n, lane], ur, ui)
-                                wr, wi = _times(f1r[m, n, lane], f1i[m, n, lane], Nr, Ni)
-                                acc[i, j, 0, lane] = vr + wr
-                                acc[i, j, 1, lane] = vi + wi
-                    for i in range(size):
-                        for j in range(i, size):
-                            m, n = level[i], level[j]
-                            _M_lanes(a, sources[i, j], weights[i, j], rates, Mv)
-                            for lane in range(lanes):
-                                # b = E2 u + Q M a,  acc += f2 M a
-                                vr, vi = _times(E2r[m, n, lane], E2i[m, n, lane], u[i, j, 0, lane], u[i, j, 1, lane])
-                                wr, wi = _times(Qr[m, n, lane], Qi[m, n, lane], Mv[0, lane], Mv[1, lane])
-                                b[i, j, 0, lane] = vr + wr
-                                b[i, j, 1, lane] = vi + wi
-                                vr, vi = _times(f2r[m, n, lane], f2i[m, n, lane], Mv[0, lane], Mv[1, lane])
-                                acc[i, j, 0, lane] += vr
-                                acc[i, j, 1, lane] += vi
-                    for i in range(size):
-                        for j in range(i, size):
-                            m, n = level[i], level[j]
-                            _M_lanes(b, sources[i, j], weights[i, j], rates, Mv)
-                            for lane in range(lanes):
-                                # c = E2 a + Q (2 M b - M u),  acc += f2 M b
-                                yr = 2.0 * Mv[0, lane] - Nu[i, j, 0, lane]
-                                yi = 2.0 * Mv[1, lane] - Nu[i, j, 1, lane]
-                                vr, vi = _times(E2r[m, n, lane], E2i[m, n, lane], a[i, j, 0, lane], a[i, j, 1, lane])
-                                wr, wi = _times(Qr[m, n, lane], Qi[m, n, lane], yr, yi)
-                                cs[i, j, 0, lane] = vr + wr
-                                cs[i, j, 1, lane] = vi + wi
-                                vr, vi = _times(f2r[m, n, lane], f2i[m, n, lane], Mv[0, lane], Mv[1, lane])
-                                acc[i, j, 0, lane] += vr
-                                acc[i, j, 1, lane] += vi
-                    for i in range(size):
-                        for j in range(i, size):
-                            m, n = level[i], level[j]
-                            _M_lanes(cs, sources[i, j], weights[i, j], rates, Mv)
-                            for lane in range(lanes):
-                                # u_new = acc + f3 M c
-                                vr, vi = _times(f3r[m, n, lane], f3i[m, n, lane], Mv[0, lane], Mv[1, lane])
-                                last[i, j, 0, lane] = vr
-                                last[i, j, 1, lane] = vi
-                                u[i, j, 0, lane] = vr + acc[i, j, 0, lane]
-                                u[i, j, 1, lane] = vi + acc[i, j, 1, lane]
+                    # the stored elements (upper triangle) only: every stage is Hermitian, and M
+                    # reads an element below it as the conjugate of its mirror image (_stencil)
+                    for e in range(elements):
+                        m, n = level[row[e]], level[column[e]]
+                        _combine(E2[m, n], u[e], Q[m, n], Nu[e], a[e])  # a = E2 u + Q M u
+                        _combine(E[m, n], u[e], f1[m, n], Nu[e], acc[e])  # acc = E u + f1 M u
+                    for e in range(elements):
+                        m, n = level[row[e]], level[column[e]]
+                        _M_lanes(a, source[e], weight_re[e], weight_im[e], rates, Mv)
+                        _combine(E2[m, n], u[e], Q[m, n], Mv, b[e])  # b = E2 u + Q M a
+                        _accumulate(f2[m, n], Mv, acc[e])  # acc += f2 M a
+                    for e in range(elements):
+                        m, n = level[row[e]], level[column[e]]
+                        _M_lanes(b, source[e], weight_re[e], weight_im[e], rates, Mv)
+                        for lane in range(lanes):
+                            y[0, lane] = 2.0 * Mv[0, lane] - Nu[e, 0, lane]
+                            y[1, lane] = 2.0 * Mv[1, lane] - Nu[e, 1, lane]
+                        _combine(E2[m, n], a[e], Q[m, n], y, cs[e])  # c = E2 a + Q (2 M b - M u)
+                        _accumulate(f2[m, n], Mv, acc[e])  # acc += f2 M b
+                    for e in range(elements):
+                        m, n = level[row[e]], level[column[e]]
+                        _M_lanes(cs, source[e], weight_re[e], weight_im[e], rates, Mv)
+                        last[e] = 0.0
+                        _accumulate(f3[m, n], Mv, last[e])  # last = f3 M c
+                        for lane in range(lanes):  # u_new = acc + f3 M c
+                            u[e, 0, lane] = last[e, 0, lane] + acc[e, 0, lane]
+                            u[e, 1, lane] = last[e, 1, lane] + acc[e, 1, lane]
                     # M of the new state: the next step's first stage, and the error estimate
                     # f3 (M c - M u_new) (the embedded third-order solution's difference)
                     estimate[:] = 0.0
                     on_cw[:] = 0.0
                     on_ccw[:] = 0.0
-                    for i in range(size):
-                        for j in range(i, size):
-                            m, n = level[i], level[j]
-                            _M_lanes(u, sources[i, j], weights[i, j], rates, Nu[i, j])
-                            weight = 1.0 if i == j else 2.0
-                            weight_cw = weight * root[0, i] * root[0, j]
-                            weight_ccw = weight * root[1, i] * root[1, j]
-                            for lane in range(lanes):
-                                vr, vi = _times(f3r[m, n, lane], f3i[m, n, lane], Nu[i, j, 0, lane], Nu[i, j, 1, lane])
-                                er = last[i, j, 0, lane] - vr
-                                ei = last[i, j, 1, lane] - vi
-                                size_e = abs(er) + abs(ei)
-                                estimate[lane] += weight * size_e
-                                on_cw[lane] += weight_cw * size_e
-                                on_ccw[lane] += weight_ccw * size_e
+                    for e in range(elements):
+                        i, j = row[e], column[e]
+                        m, n = level[i], level[j]
+                        _M_lanes(u, source[e], weight_re[e], weight_im[e], rates, Nu[e])
+                        weight = 1.0 if i == j else 2.0
+                        weight_cw = weight * root[0, i] * root[0, j]
+                        weight_ccw = weight * root[1, i] * root[1, j]
+                        f3r, f3i, Nr, Ni, lr, li = f3[m, n, 0], f3[m, n, 1], Nu[e, 0], Nu[e, 1], last[e, 0], last[e, 1]
+                        for lane in range(lanes):
+                            vr, vi = _times(f3r[lane], f3i[lane], Nr[lane], Ni[lane])
+                            size_e = abs(lr[lane] - vr) + abs(li[lane] - vi)
+                            estimate[lane] += weight * size_e
+                            on_cw[lane] += weight_cw * size_e
+                            on_ccw[lane] += weight_ccw * size_e
                     for lane in range(lanes):
                         error[lane] = max(
                             error[lane],
@@ -585,7 +584,7 @@ def _propagate_points(
             now = tau[index] if interval == tau[index] - now else now + interval
         for lane in range(lanes):
             _, out[index, lane // 2, lane % 2, 0], out[index, lane // 2, lane % 2, 1] = _photon_moments(
-                u, size, photons, lane
+                u, diagonal, photons, lane
             )
     return steps
 
@@ -628,8 +627,12 @@ def _propagate_batch(
             if tail[K + 1] <= LEVEL_TAIL * max(level_P[2], 1e-300):
                 top[p] = K
                 break
-    # the convergence check: one level more must not change the results; the points that
+    # the convergence check: one level more must not change the results that are reported
+    # (G_cw_cw, G_cw_ccw, G_ccw_ccw of the modes above DARK_MODE of the other's photons: a dark
+    # mode's correlations are rounding and step noise, NaN in pyspb.g2_tau); the points that
     # need the same number of photons are propagated together
+    bright = (N > 0) & (N >= DARK_MODE * N[:, ::-1])
+    checked = bright[:, :, None] & bright[:, None, :] & np.triu(np.ones((2, 2), dtype=bool))
     previous: list[np.ndarray | None] = [None] * npts
     pending = np.ones(npts, dtype=bool)
     while pending.any():
@@ -644,7 +647,8 @@ def _propagate_batch(
             converged = K == 2 * c
             if previous[p] is not None:
                 scale = np.maximum(np.abs(G_p), RESOLUTION * np.abs(G_p.sum(axis=2, keepdims=True)))
-                converged |= not np.any(np.abs(G_p - previous[p]) > LEVEL_CHECK * scale)
+                changed = np.abs(G_p - previous[p]) > LEVEL_CHECK * scale
+                converged |= not np.any(changed[:, checked[p]])
             if converged:
                 pending[p] = False
                 out["G_cw_cw"][p] = G_p[:, 0, 0]
