@@ -71,9 +71,10 @@ answer gets one step of iterative refinement (:func:`_refine`): the remainder ``
 the energies and the drive summed in twice the working precision (Dot2,
 :func:`pyspb.backends.native.krylov.graded_remainder`), its correction from GMRES with the
 preconditioner that solved the point, to 1e-2 of it.  That brings every reported number within
-5e-7 of a long-double-refined dense LU (random hard points, five seeds) at a cost of 30-70 %
-more Krylov time (single-thread CPU time at cutoff 7, against the same GMRES without it; still
-1.6-2.6x less than the exact no-jump inverse as the only preconditioner).
+5e-7 of a long-double-refined dense LU (random hard points, five seeds) for 27-42 % more CPU
+time per point (one thread, cutoff 7, power and detuning scans, strong |J|, Kerr side, against
+the same GMRES without it), still 1.6-2.6x less than with the exact no-jump inverse as the only
+preconditioner.
 """
 
 from __future__ import annotations
