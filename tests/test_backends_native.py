@@ -123,8 +123,9 @@ def test_batches_and_threads_do_not_change_results(monkeypatch):
 
 @settings(max_examples=int(os.environ.get("PYSPB_HYPOTHESIS_EXAMPLES", "25")), deadline=None)
 @given(**model_strategies(), xi=st.floats(0, 1.2), gamma=st.floats(0.05, 3))
-# found by hypothesis: J = 0 on the Krylov path, a residual of 3e-9 (rho off by 1.5e-9) before
-# the refinement step of the Krylov answers
+# found by hypothesis: J = 0 at cutoff 3, where the previous Krylov path returned rho 1.5e-9 off
+# (residual 3e-9); now GMRES's own residual rejects the pass (empty levels graded at the
+# weight floor) and the sparse LU solves the point
 @example(
     Delta=2.1696938246184994, J_abs=0.0, J_arg=0.0, chi=2.7145855430325705, cutoff=3, xi=0.6867735025974917, gamma=1.625
 )
@@ -374,8 +375,19 @@ def test_points_the_level_preconditioner_leaves_are_solved_with_the_no_jump_inve
     monkeypatch.setattr(
         native._GradedSystem, "no_jump_inverse", lambda self, y: used.append(1) or inverse(self, y) * (1 + 1e-6)
     )
+    solve, reductions = native._solve_graded, []
+
+    def recording(system, b, tolerance, start=None, restarts=1):
+        x, reduction = solve(system, b, tolerance, start, restarts)
+        if tolerance == native.REFINEMENT_TOLERANCE:
+            reductions.extend(reduction)
+        return x, reduction
+
+    monkeypatch.setattr(native, "_solve_graded", recording)
     spoiled = populations(*points, cutoff=4, threads=1)
     assert calls == [] and used
+    # both answers refined (their remainders shrank), with the spoiled S^-1
+    assert len(reductions) == 2 and max(reductions) < 1
     np.testing.assert_allclose(spoiled, exact, rtol=1e-8, atol=1e-15)
 
 

@@ -37,7 +37,8 @@ right-preconditioned by one of two exact solves:
    as many iterations as the exact no-jump inverse below (10-20 at strong drive, the
    multi-photon resonances and strong |J|, 30-60 on the Kerr bistable side): GMRES turns the
    sweeps, which contract too slowly there, into a fast solver.
-2. for the points still unconverged after :data:`LEVEL_RESTARTS` cycles of it, the exact
+2. for the points whose Liouvillian residual (dense products) is still above the tolerance
+   after at most :data:`LEVEL_RESTARTS` cycles of it, the exact
    *no-jump inverse* ``S^-1``, ``S = L - J`` (drive and loss, no jumps), applied through the
    eigen-decomposition ``H_eff = W Omega W^-1`` (one ``O(d^3)`` decomposition per point,
    four dense ``d x d`` products per iteration; the Schur form where ``W`` is
@@ -66,15 +67,17 @@ moment of the total photon number, so its last digits must be right to ~1e-16 of
 populations, below what the tolerance pins down.  The converged GMRES answers are off by a few
 units of that (the rounding of ``L x``, whose energy and drive terms cancel to leave terms up to
 ~1e4 times smaller, enters every product with ``L``): measured on random hard points, g3 and g4
-of a nearly empty mode erred by up to 1e-5, and 1e-6 at 100x the tolerance.  So every final
+of a nearly empty mode erred by up to 1e-5, and still 1.0-1.5e-6 at a 10-100x tighter tolerance
+(1e-13, 1e-14).  So every final
 answer gets one step of iterative refinement (:func:`_refine`): the remainder ``b - A x`` with
 the energies and the drive summed in twice the working precision (Dot2,
 :func:`pyspb.backends.native.krylov.graded_remainder`), its correction from GMRES with the
 preconditioner that solved the point, to 1e-2 of it.  That brings every reported number within
-5e-7 of a long-double-refined dense LU (random hard points, five seeds) for 27-42 % more CPU
+5e-7 of a long-double-refined dense LU (random hard points, five seeds) for 29-50 % more CPU
 time per point (one thread, cutoff 7, power and detuning scans, strong |J|, Kerr side, against
-the same GMRES without it), still 1.6-2.6x less than with the exact no-jump inverse as the only
-preconditioner.
+the same GMRES without it: 3.2, 2.7, 1.7, 6.6 ms -> 4.4-4.8, 3.8, 2.2, 8.5-8.7 ms), still
+1.6-2.7x less than with the exact no-jump inverse as the only preconditioner (7.6, 9.0-9.3,
+4.4, 23.0 ms).
 """
 
 from __future__ import annotations
@@ -127,6 +130,8 @@ RESTART = 60
 MAX_RESTARTS = 5
 #: GMRES cycles preconditioned by the level solve before a point turns to the no-jump inverse
 LEVEL_RESTARTS = 2
+#: GMRES cycles of the refinement's correction (:func:`_refine`), with either preconditioner
+REFINEMENT_RESTARTS = 2
 #: the refinement's GMRES (:func:`_refine`) stops when it has reduced the remainder by this factor
 #: (random hard points of the tests, five seeds: worst reported error 4.7e-7; 6.2e-7 with 1e-1)
 REFINEMENT_TOLERANCE = 1e-2
@@ -364,7 +369,6 @@ class _GradedSystem:
         self.A1, self.A2 = basis.A1, basis.A2
         self.npts, self.dim = Delta.size, K.size
         self.vacuum_row = np.ones(self.npts)
-        self.cutoff = basis.cutoff
         self.ratios = ratios
         self.weights = np.cumprod(ratios, axis=1)
         r = ratios[:, K]  # ratio of the level of each basis vector, shape (npts, d)
@@ -776,13 +780,13 @@ def _refine(system: _GradedSystem, x: np.ndarray, b: np.ndarray) -> np.ndarray:
     Measured on the 150 random hard points of the tests (cutoff 4, Krylov path), every reported
     N, g2, g3, g4 against a long-double-refined dense LU: without this step g3, g4 of nearly empty
     modes err by up to 1.0e-5 (tolerance 1e-12) and 1.0-1.5e-6 (1e-13, 1e-14); with it, by
-    2.8e-7 at most (seeds 1-4: 3.4e-7, 4.7e-7, 2.2e-7, 2.4e-7), and the other numbers by 1e-12 instead
-    of 1e-10.  The remainder in plain double precision (the GMRES operator's kernel) left 3e-6:
+    2.8e-7 on the tests' seed 0 (seeds 1-4: 3.4e-7, 4.7e-7, 2.2e-7, 2.4e-7), and the other numbers by
+    1e-12 instead of 1e-10.  The remainder in plain double precision (the GMRES operator's kernel) left 3e-6:
     its rounding is the error.  A point solved with the no-jump inverse must be refined with it:
     the level preconditioner reduced such a remainder only 0.58x (g2_ccw 1.6e-6 off, xi = 6.7).
     """
     remainder = system.remainder(x, b)
-    correction, reduction = _solve_graded(system, remainder, REFINEMENT_TOLERANCE, restarts=LEVEL_RESTARTS)
+    correction, reduction = _solve_graded(system, remainder, REFINEMENT_TOLERANCE, restarts=REFINEMENT_RESTARTS)
     better = reduction < 1  # NaN (a failed solve) is not
     x[better] += correction[better]
     return x

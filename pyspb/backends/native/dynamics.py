@@ -203,14 +203,14 @@ def _upper(row, column, weight):  # pragma: no cover (compiled)
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _stencil(i, j, neighbour, hop, lower, jump):  # pragma: no cover (compiled)
-    """The ten stored elements ``(M x)[i, j]`` reads and their weights (see :func:`_M`).
+    """The ten stored elements ``(M x)[i, j]`` reads and their weights (see :func:`_M_lanes`).
 
     Row i of ``H_off`` has ``hop[q, i]`` times ``J``, ``J^*``, ``xi``, ``xi`` at column
     ``neighbour[q, i]`` (``J a1^dag a2``, ``J^* a2^dag a1``, ``xi a1``, ``xi a1^dag``); ``a_b``
     takes row ``lower[b, i]`` with factor ``jump[b, i] = sqrt(n_b + 1)``.  A neighbour outside
     the kept states is the zero row/column ``size``.  Only the upper triangle of x is stored:
     an element below it is read as the conjugate of its mirror image.  Returns rows, columns,
-    and the weights of their real and imaginary parts, in the order of :func:`_M`'s sums
+    and the weights of their real and imaginary parts, in the order of :func:`_M_lanes`'s sums
     ``P`` (2), ``Q`` (2), ``R`` (4), ``C`` (2).
     """
     e0 = _upper(neighbour[0, i], j, hop[0, i])
