@@ -24,6 +24,7 @@ __all__ = [
     "factorial_moments",
     "G_TRUNCATION_WARNING",
     "g_truncation_estimate",
+    "level_populations",
     "resolution",
     "truncation_error",
 ]
@@ -164,7 +165,7 @@ def g_truncation_estimate(P: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _level_populations(P: np.ndarray) -> np.ndarray:
+def level_populations(P: np.ndarray) -> np.ndarray:
     """Total population of each level K = n_cw + n_ccw, shape (npts, 2 cutoff + 1)."""
     levels = P.shape[-1]
     K = np.add.outer(np.arange(levels), np.arange(levels)).ravel()
@@ -199,7 +200,7 @@ def correlations(P: np.ndarray, resolution: float | np.ndarray = RESOLUTION) -> 
     cutoff = P.shape[-1] - 1
     marginals = {"cw": P.sum(axis=2), "ccw": P.sum(axis=1)}
     moments = {mode: factorial_moments(m) for mode, m in marginals.items()}
-    total = factorial_moments(_level_populations(P))
+    total = factorial_moments(level_populations(P))
     resolution = np.asarray(resolution, dtype=float)
     out = {}
     for mode, m in moments.items():

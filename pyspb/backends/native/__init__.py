@@ -68,16 +68,19 @@ populations, below what the tolerance pins down.  The converged GMRES answers ar
 units of that (the rounding of ``L x``, whose energy and drive terms cancel to leave terms up to
 ~1e4 times smaller, enters every product with ``L``): measured on random hard points, g3 and g4
 of a nearly empty mode erred by up to 1e-5, and still 1.0-1.5e-6 at a 10-100x tighter tolerance
-(1e-13, 1e-14).  So every final
-answer gets one step of iterative refinement (:func:`_refine`): the remainder ``b - A x`` with
+(1e-13, 1e-14).  So every final answer with a mode near that limit (a factorial moment within
+:data:`REFINE_MARGIN` of the smallest reported; elsewhere the reported numbers do not need the
+last digits) gets one step of iterative refinement (:func:`_refine`): the remainder ``b - A x`` with
 the energies and the drive summed in twice the working precision (Dot2,
 :func:`pyspb.backends.native.krylov.graded_remainder`), its correction from GMRES with the
 preconditioner that solved the point, to 1e-2 of it.  That brings every reported number within
-5e-7 of a long-double-refined dense LU (random hard points, five seeds) for 29-50 % more CPU
-time per point (one thread, cutoff 7, power and detuning scans, strong |J|, Kerr side, against
-the same GMRES without it: 3.2, 2.7, 1.7, 6.6 ms -> 4.4-4.8, 3.8, 2.2, 8.5-8.7 ms), still
-1.6-2.7x less than with the exact no-jump inverse as the only preconditioner (7.6, 9.0-9.3,
-4.4, 23.0 ms).
+5e-7 of a long-double-refined dense LU (random hard points, five seeds; 63-77 % of them are
+refined).  Refining every answer cost 29-50 % more CPU time per point (one thread, cutoff 7,
+power and detuning scans, strong |J|, Kerr side: 3.2, 2.7, 1.7, 6.6 ms without refinement,
+4.4-4.8, 3.8, 2.2, 8.5-8.7 ms with it, against 7.6, 9.0-9.3, 4.4, 23.0 ms with the exact no-jump
+inverse as the only preconditioner); these scans have no mode near the limit but for one point
+each of the first two, and in the same minutes took 3.5, 2.7, -, 6.5 ms refining only those
+against 4.5, 3.6, -, 8.2 ms refining all.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ from scipy.linalg.lapack import ztrsyl as trsyl
 from threadpoolctl import ThreadpoolController
 
 from ...model import ExcitationBasis, coupling_phase, excitation_basis, liouvillian
+from ...observables import MAX_ORDER, factorial_moments, level_populations, resolution
 from .. import memory
 from . import gauss_seidel
 
@@ -135,6 +139,12 @@ REFINEMENT_RESTARTS = 2
 #: the refinement's GMRES (:func:`_refine`) stops when it has reduced the remainder by this factor
 #: (random hard points of the tests, five seeds: worst reported error 4.7e-7; 6.2e-7 with 1e-1)
 REFINEMENT_TOLERANCE = 1e-2
+#: a point is refined (:func:`_refine`) where a mode's factorial moment is within this factor of
+#: the smallest :mod:`pyspb.observables` reports; elsewhere the reported numbers do not need the
+#: last digits the refinement corrects.  Random hard points of the tests, five seeds, worst
+#: reported error: 2.8e-7 ... 4.7e-7 with 1e2, 1e3 or every point refined, 9.6e-7 with 10, 1.0e-5
+#: with 1 (seed 0)
+REFINE_MARGIN = 1e3
 #: weight refinements (passes) at most
 MAX_PASSES = 4
 #: eigenvector-basis condition number above which a point uses the Schur form of H_eff
@@ -303,24 +313,54 @@ def steady_state_populations(
         ``P[k, n_cw, n_ccw] = <n_cw, n_ccw| rho_ss |n_cw, n_ccw>`` of point k.
     """
     basis = excitation_basis(cutoff)
-    V = basis.V.toarray()
-    n_total = np.add.outer(np.arange(cutoff + 1), np.arange(cutoff + 1)).ravel()
-    # V is block diagonal: Fock states with K photons are made of basis vectors with K photons
-    blocks = []
-    for K in range(2 * cutoff + 1):
-        fock, own = np.flatnonzero(n_total == K), np.flatnonzero(basis.K == K)
-        blocks.append((fock, slice(own[0], own[-1] + 1), V[np.ix_(fock, own)]))
-
-    def fock_populations(rho_hat: np.ndarray) -> np.ndarray:
-        # diag(V rho V^T) in the Fock basis; the phase of J cancels on the diagonal
-        P = np.empty((rho_hat.shape[0], V.shape[0]))
-        for fock, own, V_K in blocks:
-            P[:, fock] = np.einsum("ik,nkl,il->ni", V_K, rho_hat[:, own, own], V_K).real
-        return P.reshape(-1, cutoff + 1, cutoff + 1)
-
     return steady_state_excitation_basis(
-        Delta, J, chi, xi, gamma, basis, tolerance, threads, reduce=fock_populations, paths=paths
+        Delta, J, chi, xi, gamma, basis, tolerance, threads, reduce=_fock_blocks(cutoff).populations, paths=paths
     )
+
+
+class _FockBlocks:
+    """The excitation basis's vectors with K photons as Fock states with K photons, per K."""
+
+    def __init__(self, basis: ExcitationBasis):
+        cutoff = basis.cutoff
+        V = basis.V.toarray()
+        n_total = np.add.outer(np.arange(cutoff + 1), np.arange(cutoff + 1)).ravel()
+        # V is block diagonal: Fock states with K photons are made of basis vectors with K photons
+        self.shape = (cutoff + 1, cutoff + 1)
+        self.blocks = []
+        for K in range(2 * cutoff + 1):
+            fock, own = np.flatnonzero(n_total == K), np.flatnonzero(basis.K == K)
+            self.blocks.append((fock, slice(own[0], own[-1] + 1), V[np.ix_(fock, own)]))
+
+    def populations(self, rho_hat: np.ndarray) -> np.ndarray:
+        """``P[k, n_cw, n_ccw]``: the Fock-basis diagonal ``diag(V rho V^T)`` of excitation-basis
+        states (the phase of J cancels on the diagonal), any normalisation.
+        """
+        P = np.empty((rho_hat.shape[0], self.shape[0] * self.shape[1]))
+        for fock, own, V_K in self.blocks:
+            P[:, fock] = np.einsum("ik,nkl,il->ni", V_K, rho_hat[:, own, own], V_K).real
+        return P.reshape((-1,) + self.shape)
+
+
+@lru_cache(maxsize=4)
+def _fock_blocks(cutoff: int) -> _FockBlocks:
+    return _FockBlocks(excitation_basis(cutoff))
+
+
+def _near_the_resolution(rho_hat: np.ndarray, basis: ExcitationBasis, Delta, chi, gamma) -> np.ndarray:
+    """Points with a factorial moment of one mode (orders 1 .. 4) within :data:`REFINE_MARGIN` of
+    the smallest that :mod:`pyspb.observables` reports (``resolution`` times the same moment of the
+    total photon number): those whose last digits the reported numbers need (a nearly empty mode).
+    NaN or zero moments count as near.
+    """
+    P = _fock_blocks(basis.cutoff).populations(rho_hat)
+    order = min(MAX_ORDER, basis.cutoff)
+    total = factorial_moments(level_populations(P), order)
+    floor = REFINE_MARGIN * np.asarray(resolution(Delta, gamma, chi), dtype=float)[:, None] * total
+    near = np.zeros(P.shape[0], dtype=bool)
+    for marginal in (P.sum(axis=2), P.sum(axis=1)):
+        near |= np.any(~(factorial_moments(marginal, order) >= floor), axis=1)
+    return near
 
 
 def steady_state_density_matrices(
@@ -872,8 +912,9 @@ def _solve_batch(
         # the answers of this pass that are final: one step of iterative refinement each, with
         # the preconditioner that solved them
         final = converged & (~unresolved | (number == MAX_PASSES - 1))
+        refined = final & _near_the_resolution(rho[todo], basis, Delta[todo], chi[todo], gamma[todo])
         by_no_jump = np.isin(np.arange(todo.size), again)
-        for done, within in ((final & ~by_no_jump, system), (final & by_no_jump, no_jump)):
+        for done, within in ((refined & ~by_no_jump, system), (refined & by_no_jump, no_jump)):
             points = np.flatnonzero(done)
             if points.size:
                 rows = points if within is system else np.searchsorted(again, points)
