@@ -1,6 +1,6 @@
 """Time per point in every regime and call size: pyspb native vs QuTiP 5, same run, same points.
 
-Run:  python benchmarks/bench_regimes.py [--cutoffs 7 10] [--points 32] [--qutip-points 2] [--rows calls]
+Run:  python benchmarks/bench_regimes.py [--cutoffs 7 10] [--points 32] [--qutip-points 2] [--rows calls] [--repeats 3]
 
 Regimes (rates in units of gamma, J = |J| e^{i arg J}):
 
@@ -12,8 +12,9 @@ Regimes (rates in units of gamma, J = |J| e^{i arg J}):
 * Kerr bistable side: chi = 0.4, Delta = -2 (red detuned, N ~ |Delta| / 2 chi on the upper
   branch), J = 0.3, xi = 0.5 ... 1.5.
 
-pyspb solves all points of a regime in one ``pyspb.solve`` call (both cores), after a warm-up
-call per cutoff (operators cached per cutoff, numba's compiled Krylov kernels loaded); QuTiP 5
+pyspb solves all points of a regime in one ``pyspb.solve`` call (both cores; the median of
+``--repeats`` calls, 3 by default: single calls scattered by up to 1.6x on the shared machine),
+after a warm-up call per cutoff (operators cached per cutoff, numba's compiled Krylov kernels loaded); QuTiP 5
 ``steadystate(method="direct")`` (CSR operators, H built per point as a user loop does) solves
 ``--qutip-points`` of them, spread over the scan, with one BLAS thread (pyspb uses both cores,
 one BLAS thread per worker).  Accuracy: the largest relative difference
@@ -101,11 +102,14 @@ def qutip_point(Delta, J, chi, xi, gamma, cutoff) -> tuple[float, dict]:
     return seconds, values
 
 
-def compare(inputs: xr.Dataset, cutoff: int, sample: np.ndarray, repeats: int = 1) -> tuple[float, float, float, dict]:
+def compare(
+    inputs: xr.Dataset, cutoff: int, sample: np.ndarray, repeats: int = 1, ours_repeats: int | None = None
+) -> tuple[float, float, float, dict]:
     """(pyspb s/pt, QuTiP s/pt, max rel. diff., paths) for one set of points.
 
     With ``repeats`` > 1 both are timed that many times and the medians taken (small calls,
-    whose single timings scatter on a shared machine).
+    whose single timings scatter on a shared machine); ``ours_repeats`` (default ``repeats``)
+    sets pyspb's alone.
     """
     pyspb.solve(regime("paper drive", 2), cutoff=cutoff)  # warm the per-cutoff caches
     with warnings.catch_warnings():
@@ -116,7 +120,7 @@ def compare(inputs: xr.Dataset, cutoff: int, sample: np.ndarray, repeats: int = 
     ours_runs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pyspb.TruncationWarning)  # the same truncated model for both
-        for _ in range(repeats):
+        for _ in range(repeats if ours_repeats is None else ours_repeats):
             start = time.perf_counter()
             out = pyspb.solve(inputs, cutoff=cutoff)
             ours_runs.append((time.perf_counter() - start) / inputs.sizes["point"])
@@ -145,6 +149,9 @@ def main() -> None:
         default="all",
         help="only the regime rows, or only the call-size rows",
     )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="pyspb calls per regime row, median taken (QuTiP: one per point)"
+    )
     args = parser.parse_args()
 
     print(
@@ -156,7 +163,7 @@ def main() -> None:
         for name in names:
             inputs = regime(name, args.points)
             sample = np.linspace(0, args.points - 1, args.qutip_points).round().astype(int)
-            ours, theirs, worst, paths = compare(inputs, cutoff, sample)
+            ours, theirs, worst, paths = compare(inputs, cutoff, sample, ours_repeats=args.repeats)
             print(
                 f"{name:<16s} {cutoff:6d} {1e3 * ours:12.2f} {1e3 * theirs:12.1f} {theirs / ours:7.0f}x "
                 f"{worst:13.1e}  {paths}",
