@@ -909,8 +909,8 @@ def _solve_batch(
             new_ratios[:, 1:] = new_weights[:, 1:] / new_weights[:, :-1]
         new_ratios = np.clip(np.nan_to_num(new_ratios, nan=WEIGHT_FLOOR), WEIGHT_FLOOR, 1.0)
         unresolved = ~np.all(resolved, axis=1)
-        # the answers of this pass that are final: one step of iterative refinement each, with
-        # the preconditioner that solved them
+        # the answers of this pass that are final and have a mode near the resolution limit: one
+        # step of iterative refinement each, with the preconditioner that solved them
         final = converged & (~unresolved | (number == MAX_PASSES - 1))
         refined = final & _near_the_resolution(rho[todo], basis, Delta[todo], chi[todo], gamma[todo])
         by_no_jump = np.isin(np.arange(todo.size), again)
