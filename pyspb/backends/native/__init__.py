@@ -912,7 +912,9 @@ def _solve_batch(
         # the answers of this pass that are final and have a mode near the resolution limit: one
         # step of iterative refinement each, with the preconditioner that solved them
         final = converged & (~unresolved | (number == MAX_PASSES - 1))
-        refined = final & _near_the_resolution(rho[todo], basis, Delta[todo], chi[todo], gamma[todo])
+        refined = final.copy()
+        ends = todo[final]
+        refined[final] = _near_the_resolution(rho[ends], basis, Delta[ends], chi[ends], gamma[ends])
         by_no_jump = np.isin(np.arange(todo.size), again)
         for done, within in ((refined & ~by_no_jump, system), (refined & by_no_jump, no_jump)):
             points = np.flatnonzero(done)
