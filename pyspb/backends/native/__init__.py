@@ -90,7 +90,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.linalg
@@ -423,14 +423,23 @@ class _GradedSystem:
         energy = basis.energies(Delta, J, chi)
         self.drive = xi * coupling_phase(J)  # c = xi e^{i phi}
         self.diagonal = energy - 0.5j * gamma[:, None] * K  # diagonal of H_eff
-        # graded H_eff = diag + c A1 R + c* R^-1 A1^T, R = diag(r)
+
+    @cached_property
+    def H(self) -> np.ndarray:
+        """The graded ``H_eff = diag(E) + c A1 R + c^* R^-1 A1^T`` per point (``R = diag(r)``), dense:
+        made when first needed (the no-jump inverse and the residual check; the level solve and
+        the sparse kernels do without it).
+        """
         drive = self.drive[:, None, None]
-        lower = basis.A1.toarray()[None, :, :] * r[:, None, :]
-        raise_ = basis.A1.T.toarray()[None, :, :] / r[:, :, None]
-        H = drive * lower + np.conj(drive) * raise_
+        A1 = self.A1.toarray()
+        H = drive * (A1[None, :, :] * self.r[:, None, :]) + np.conj(drive) * (A1.T[None, :, :] / self.r[:, :, None])
         H[:, np.arange(self.dim), np.arange(self.dim)] += self.diagonal
-        self.H = H
-        self.H_dagger = np.ascontiguousarray(np.conj(np.swapaxes(H, 1, 2)))
+        return H
+
+    @cached_property
+    def H_dagger(self) -> np.ndarray:
+        """``H^dagger`` per point, contiguous."""
+        return np.ascontiguousarray(np.conj(np.swapaxes(self.H, 1, 2)))
 
     def decompose(self) -> None:
         """Eigen-decomposition ``H_eff = W Omega W^-1`` per point (``O(d^3)``), for :meth:`no_jump_inverse`."""
@@ -573,11 +582,11 @@ class _GradedSystem:
             "weights",
             "diagonal",
             "drive",
-            "H",
-            "H_dagger",
             "vacuum_row",
         ):
             setattr(sub, name, getattr(self, name)[keep])
+        for name in ("H", "H_dagger"):  # made again for the subset where needed
+            sub.__dict__.pop(name, None)
         sub.npts = keep.size
         if self.preconditioner == "no-jump":
             for name in ("W", "W_inv", "W_dagger", "W_inv_dagger", "denominator"):
