@@ -416,7 +416,7 @@ class _GradedSystem:
         self.gamma_flat = np.ascontiguousarray(gamma, dtype=float)
         #: ``A1, A1^T, A2`` in CSR form, for the kernels
         self.operators = _sparse_operators(basis.cutoff)
-        self.rows, self.columns, self.packed = _level_order(basis.cutoff)
+        self.starts, self.row_offset = _level_blocks(basis.cutoff)
         #: the right preconditioner: "levels" (:meth:`level_solve`) or "no-jump" (``S^-1``,
         #: set by :meth:`decompose`)
         self.preconditioner = "levels"
@@ -493,7 +493,7 @@ class _GradedSystem:
         from . import krylov
 
         out = np.empty((self.npts, self.dim, self.dim), dtype=complex)
-        args = (self.vacuum_row, self.drive, self.r, self.diagonal, self.rows, self.columns, self.packed)
+        args = (self.vacuum_row, self.drive, self.r, self.diagonal, self.starts, self.row_offset)
         krylov.level_solve(np.ascontiguousarray(z), *args, self.operators[1], out)
         return out
 
@@ -601,15 +601,18 @@ _CSR = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @lru_cache(maxsize=8)
-def _level_order(cutoff: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(k, l)`` (``k <= l``) of the density-matrix elements by increasing level ``K_k + K_l``
-    (row by row inside a level), and where each is in a packed vector (:class:`_Hermitian`).
+def _level_blocks(cutoff: int) -> tuple[np.ndarray, np.ndarray]:
+    """The layout :func:`pyspb.backends.native.krylov.level_solve` reads: the first basis vector of
+    each excitation block, and ``d`` (the basis is sorted by excitation number), and where each
+    row's ``sqrt(2) Re x_kl`` is in a packed vector (:class:`_Hermitian`), less ``l``.
     """
     K = excitation_basis(cutoff).K
-    k, l = np.triu_indices(K.size)
-    order = np.argsort(K[k] + K[l], kind="stable")
-    k, l = k[order].astype(np.int64), l[order].astype(np.int64)
-    return k, l, np.where(k == l, 0, K.size + _hermitian(K.size).position[k, l]).astype(np.int64)
+    d = K.size
+    starts = np.searchsorted(K, np.arange(K.max() + 2)).astype(np.int64)
+    k = np.arange(d - 1)
+    row_offset = np.zeros(d, dtype=np.int64)
+    row_offset[:-1] = d + _hermitian(d).position[k, k + 1] - (k + 1)
+    return starts, row_offset
 
 
 @lru_cache(maxsize=8)

@@ -110,7 +110,7 @@ def graded_jumps(x, r, gamma, A1, A2, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, packed, A1T, out):  # pragma: no cover
+def level_solve(z, vacuum_row, drive, r, diagonal, starts, row_offset, A1T, out):  # pragma: no cover
     """Solve ``M x = z`` per point, ``M`` the level-lower part of the vacuum-fixed graded Liouvillian.
 
     Order the elements ``x_kl`` by their level ``s = K_k + K_l``.  The graded Liouvillian is
@@ -122,11 +122,18 @@ def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, packed, A1T, o
     increasing level solves it (one level sweep of :mod:`pyspb.backends.native.gauss_seidel`
     applied to ``z`` from zero).
 
+    The basis is sorted by excitation number (blocks ``starts[K] .. starts[K + 1]``), and the
+    upper triangle is solved row block by row block, each row by increasing column block:
+    element ``(k, l)`` (blocks ``a <= b``) needs ``x`` of the rows of block ``a - 1`` (``(A1^T x)_kl``,
+    formed for a whole row block at once, rows of ``x`` read whole: vectorised) and of row
+    ``k``'s columns of block ``b - 1`` (``(x A1)_kl``, a short sum), both solved before it.
+
     Parameters
     ----------
     z : float ndarray, shape (npts, d^2)
         Hermitian right-hand sides, packed: ``[z_kk, sqrt(2) Re z_kl, sqrt(2) Im z_kl]`` (``k < l``;
-        ``sqrt(2) Re z_kl`` at ``packed``, ``sqrt(2) Im z_kl`` at ``packed + d (d - 1) / 2``).
+        ``sqrt(2) Re z_kl`` at ``row_offset[k] + l``, ``sqrt(2) Im z_kl`` at
+        ``row_offset[k] + l + d (d - 1) / 2``).
     vacuum_row : float ndarray, shape (npts,)
         Weight of the vacuum equation.
     drive : complex ndarray, shape (npts,)
@@ -135,12 +142,10 @@ def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, packed, A1T, o
         Grading ratio of the level of each basis vector.
     diagonal : complex ndarray, shape (npts, d)
         Diagonal ``E`` of the graded H_eff (units of gamma).
-    rows, columns : int ndarray, shape (d (d + 1) / 2,)
-        ``(k, l)`` (``k <= l``) of the upper-triangle elements by increasing level, the vacuum
-        first.
-    packed : int ndarray, shape (d (d + 1) / 2,)
-        Where ``sqrt(2) Re z_kl`` of each ``(k, l)`` of ``rows, columns`` is in ``z`` (unused for
-        ``k = l``).
+    starts : int ndarray, shape (levels + 1,)
+        First basis vector of each excitation block, and ``d``.
+    row_offset : int ndarray, shape (d,)
+        Where ``sqrt(2) Re z_kl`` of row ``k`` is in ``z``, less ``l``.
     A1T : tuple of ndarray
         ``A1^T`` in CSR form ``(indptr, indices, data)``.
     out : complex ndarray, shape (npts, d, d)
@@ -148,43 +153,52 @@ def level_solve(z, vacuum_row, drive, r, diagonal, rows, columns, packed, A1T, o
     """
     npts, d = out.shape[0], out.shape[1]
     m = d * (d - 1) // 2
+    top = starts.size - 2  # the highest excitation block
     half = np.sqrt(0.5)
     indptr, indices, data = A1T
     inverse_r = np.empty(d)
+    T = np.empty((d, 2 * d))  # A1^T x on the rows of the block being solved (real, imaginary parts)
     for n in range(npts):
         c, zn, E = drive[n], z[n], diagonal[n]
+        cc = np.conj(c)
         x = out[n]
         x_real = x.view(np.float64)  # real arithmetic where a factor is real (see _left_product)
         for k in range(d):
             inverse_r[k] = 1.0 / r[n, k]
         x[0, 0] = zn[0] / vacuum_row[n]
-        for p in range(1, rows.size):
-            k, l = rows[p], columns[p]
-            if k == l:
-                z_re, z_im = zn[k], 0.0
-            else:
-                z_re, z_im = half * zn[packed[p]], half * zn[packed[p] + m]
-            # (A1^T x)_kl and (x A1)_kl: elements of level s - 1, already solved (both triangles)
-            left_re = left_im = 0.0
-            for q in range(indptr[k], indptr[k + 1]):
-                left_re += data[q] * x_real[indices[q], 2 * l]
-                left_im += data[q] * x_real[indices[q], 2 * l + 1]
-            right_re = right_im = 0.0
-            for q in range(indptr[l], indptr[l + 1]):
-                right_re += x_real[k, 2 * indices[q]] * data[q]
-                right_im += x_real[k, 2 * indices[q] + 1] * data[q]
-            left = complex(left_re * inverse_r[k], left_im * inverse_r[k])
-            right = complex(right_re * inverse_r[l], right_im * inverse_r[l])
-            lower = np.conj(c) * left - c * right
-            # x_kl = (z_kl + i lower) / D_kl with D_kl = -i (E_k - E_l^*) = -i e:
-            # x_kl = u i e^* / |e|^2, u = z_kl + i lower
-            e = E[k] - np.conj(E[l])
-            u_re, u_im = z_re - lower.imag, z_im + lower.real
-            inverse = 1.0 / (e.real * e.real + e.imag * e.imag)
-            value_re = (u_re * e.imag - u_im * e.real) * inverse
-            value_im = (u_re * e.real + u_im * e.imag) * inverse
-            x[k, l] = complex(value_re, value_im)
-            x[l, k] = complex(value_re, -value_im)
+        for a in range(top + 1):
+            first = 2 * starts[a]
+            for k in range(starts[a], starts[a + 1]):  # (A1^T x)_kl, l from the block's start
+                for e in range(first, 2 * d):
+                    T[k, e] = 0.0
+                for q in range(indptr[k], indptr[k + 1]):
+                    weight, row = data[q], indices[q]
+                    for e in range(first, 2 * d):
+                        T[k, e] += weight * x_real[row, e]
+            for b in range(a, top + 1):
+                for k in range(starts[a], starts[a + 1]):
+                    for l in range(max(k, starts[b], 1), starts[b + 1]):  # (0, 0): the vacuum equation
+                        if k == l:
+                            z_re, z_im = zn[k], 0.0
+                        else:
+                            z_re, z_im = half * zn[row_offset[k] + l], half * zn[row_offset[k] + l + m]
+                        # (x A1)_kl = sum_j x_kj A1^T_lj, j in block b - 1 (row k, solved)
+                        right_re = right_im = 0.0
+                        for q in range(indptr[l], indptr[l + 1]):
+                            right_re += x_real[k, 2 * indices[q]] * data[q]
+                            right_im += x_real[k, 2 * indices[q] + 1] * data[q]
+                        left = complex(T[k, 2 * l] * inverse_r[k], T[k, 2 * l + 1] * inverse_r[k])
+                        right = complex(right_re * inverse_r[l], right_im * inverse_r[l])
+                        lower = cc * left - c * right
+                        # x_kl = (z_kl + i lower) / D_kl with D_kl = -i (E_k - E_l^*) = -i e:
+                        # x_kl = u i e^* / |e|^2, u = z_kl + i lower
+                        e = E[k] - np.conj(E[l])
+                        u_re, u_im = z_re - lower.imag, z_im + lower.real
+                        inverse = 1.0 / (e.real * e.real + e.imag * e.imag)
+                        value_re = (u_re * e.imag - u_im * e.real) * inverse
+                        value_im = (u_re * e.real + u_im * e.imag) * inverse
+                        x[k, l] = complex(value_re, value_im)
+                        x[l, k] = complex(value_re, -value_im)
 
 
 @numba.njit(cache=True, nogil=True)
