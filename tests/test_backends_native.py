@@ -467,6 +467,38 @@ def test_a_point_solved_with_the_no_jump_inverse_is_refined_with_it(monkeypatch)
         np.testing.assert_allclose(values[finite], reference[name][finite], rtol=1e-6, err_msg=name)
 
 
+def test_a_level_solved_point_is_refined_to_the_last_digits(monkeypatch):
+    """Strong drive (xi = 2.5 gamma) on a nearly linear resonator (chi = -0.007 gamma) with a
+    nearly empty ccw mode (|J| = 0.003 gamma): the level preconditioner solves the point, and
+    the refinement must reach the remainder's rounding floor.  One refinement step to 1e-2 of
+    the remainder (1.5e-11 -> 1.3e-13, where the floor is ~2e-15) left g2_ccw 6.7e-6 off; every
+    reported number against a long-double-refined dense LU to 1e-6."""
+    from reference import refined_populations
+
+    from pyspb.observables import resolution
+
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # the Krylov path, not the level sweeps
+    decomposed = []
+    decompose = native._GradedSystem.decompose
+    monkeypatch.setattr(native._GradedSystem, "decompose", lambda self: decomposed.append(1) or decompose(self))
+    point = (
+        -0.004916151488053799,
+        -0.000971681591658456 - 0.002464394297167871j,
+        -0.006654922513543049,
+        2.501694776275373,
+        1.0,
+    )
+    args = [np.array([value]) for value in point]
+    P = native.steady_state_populations(*args, cutoff=4)
+    assert not decomposed  # the level preconditioner solved it
+    exact = refined_populations(*point, cutoff=4)[None]
+    ours, reference = correlations(P, resolution(args[0], args[4], args[2])), correlations(exact, 0.0)
+    assert np.isfinite(ours["g2_ccw"][0])  # reported
+    for name, values in ours.items():
+        finite = np.isfinite(values)
+        np.testing.assert_allclose(values[finite], reference[name][finite], rtol=1e-6, err_msg=name)
+
+
 def test_only_points_near_the_resolution_are_refined(monkeypatch):
     """The refinement corrects last digits that only the moments of a nearly empty mode need: the
     Kerr side (both modes populated, ccw ~7 % of cw) and the power scan's strong drive (13 %)
