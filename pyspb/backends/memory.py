@@ -1,10 +1,15 @@
-"""Memory available to this process, for the backends' checks before any work."""
+"""Memory available to this process, for the backends' checks before any work, and the size of the
+last-level cache, for the backends' batch sizes.
+"""
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["available_memory"]
+__all__ = ["available_memory", "last_level_cache"]
+
+#: assumed where the system does not tell (the shared L3 of the machines pyspb was measured on)
+DEFAULT_LAST_LEVEL_CACHE = 32 * 2**20
 
 
 def available_memory() -> int | None:
@@ -38,3 +43,28 @@ def available_memory() -> int | None:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def last_level_cache(folder: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
+    """Bytes of the largest CPU cache of this machine (shared by its cores), or
+    :data:`DEFAULT_LAST_LEVEL_CACHE` if unknown.
+
+    Linux: the largest ``size`` under ``folder``/index*/ (e.g. ``32768K``).
+    """
+    sizes: list[int] = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            with open(os.path.join(folder, entry, "size")) as file:
+                text = file.read().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        try:
+            sizes.append(int(text.rstrip("KMG")) * scale)
+        except ValueError:
+            continue
+    return max(sizes) if sizes else DEFAULT_LAST_LEVEL_CACHE
