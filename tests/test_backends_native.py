@@ -499,6 +499,23 @@ def test_a_level_solved_point_is_refined_to_the_last_digits(monkeypatch):
         np.testing.assert_allclose(values[finite], reference[name][finite], rtol=1e-6, err_msg=name)
 
 
+@pytest.mark.slow
+def test_a_first_guess_on_the_wrong_scale_is_regraded_before_the_no_jump_inverse(monkeypatch):
+    """Strong drive at cutoff 20: the first pass (weak-drive weights, vacuum equation weighted 1
+    where the Liouvillian's terms are ~2e7) leaves the level GMRES short of the tolerance.  The
+    next pass, with the measured weight, solves it with the level preconditioner; the no-jump
+    inverse (O(d^3) per iteration) had taken 39 s there without converging and must not run."""
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # the Krylov path, not the level sweeps
+    decomposed, lu = [], []
+    decompose = native._GradedSystem.decompose
+    monkeypatch.setattr(native._GradedSystem, "decompose", lambda self: decomposed.append(1) or decompose(self))
+    monkeypatch.setattr(native, "_sparse_lu_point", lambda *args: lu.append(args))
+    point = (0.0, 0.6 + 0.2j, 0.3, 1.5, 1.0)
+    rho = native.steady_state_density_matrices(*[np.array([value]) for value in point], cutoff=20)[0]
+    assert not decomposed and not lu
+    assert_stationary_density_matrix(rho, *point, 20)
+
+
 def test_only_points_near_the_resolution_are_refined(monkeypatch):
     """The refinement corrects last digits that only the moments of a nearly empty mode need: the
     Kerr side (both modes populated, ccw ~7 % of cw) and the power scan's strong drive (13 %)
