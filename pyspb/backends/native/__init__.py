@@ -37,8 +37,10 @@ right-preconditioned by one of two exact solves:
    as many iterations as the exact no-jump inverse below (10-20 at strong drive, the
    multi-photon resonances and strong |J|, 30-60 on the Kerr bistable side): GMRES turns the
    sweeps, which contract too slowly there, into a fast solver.
-2. for the points whose Liouvillian residual (dense products) is still above the tolerance
-   after at most :data:`LEVEL_RESTARTS` cycles of it, the exact
+2. for the points whose answer is not accepted after at most :data:`LEVEL_RESTARTS` cycles of
+   it (the Liouvillian's residual, from dense products, or GMRES's own above 100 times the
+   tolerance; where the vacuum equation's first weight is far off the Liouvillian's scale,
+   only after the next pass: :data:`SCALE_MISMATCH`), the exact
    *no-jump inverse* ``S^-1``, ``S = L - J`` (drive and loss, no jumps), applied through the
    eigen-decomposition ``H_eff = W Omega W^-1`` (one ``O(d^3)`` decomposition per point,
    four dense ``d x d`` products per iteration; the Schur form where ``W`` is
