@@ -2,7 +2,8 @@
 
 * :func:`graded_liouvillian`: the vacuum-fixed graded Liouvillian of Hermitian states, packed
   output (the GMRES operator); with ``full=False`` its level-lower part.
-* :func:`level_solve`: the preconditioner, one pass by increasing level (packed input).
+* :func:`level_solve`: the preconditioner, one pass over the levels (row block by row block;
+  packed input).
 * :func:`graded_jumps`: the quantum-jump superoperator (the residual check).
 * :func:`graded_remainder`: the remainder ``b - A x`` with the energies and the drive summed in
   twice the working precision (the refinement of nearly empty modes' answers).
@@ -12,8 +13,10 @@
 
 Sparse products: in the excitation basis the jump operators ``A1``, ``A2`` (the cw and ccw
 annihilators) are real and sparse (``nnz(A) = 224`` at cutoff 7, ``550`` at cutoff 10, against
-``d^2 = 4096`` and ``14641``), so the drive ``A1 x`` and a sandwich ``A y A^T`` cost
-``nnz(A) d`` multiply-adds per product instead of the ``d^3`` of dense products.  Every
+``d^2 = 4096`` and ``14641``; most of them between the blocks from K = cutoff up, where
+the per-mode truncation mixes the states: 440 of the 550), so the drive ``A1 x`` and a sandwich
+``A y A^T`` cost ``nnz(A) d`` multiply-adds per product instead of the ``d^3`` of dense
+products.  Every
 product is taken from the left, reading whole rows (``y A^T`` as ``(A y^H)^H``, ``G^H`` as the
 adjoint of ``G``: measured 4x faster than scattering products into rows); the kernels loop over
 the stored entries directly (no sparse matrix objects, no copies per call) and release the
@@ -22,7 +25,9 @@ packed as ``d^2`` reals (``pyspb.backends.native._Hermitian``); the kernels read
 that layout, so no packing pass is needed per iteration.
 
 Gram-Schmidt: the Krylov vectors of a point (``d^2`` reals each, up to 61 of them: 7 MB at
-cutoff 10) do not fit in cache, so orthogonalisation is limited by memory traffic.  Classical
+cutoff 10) are read at every iteration, so orthogonalisation is limited by memory traffic
+(:mod:`pyspb.backends.native` sizes its batches so that those of the batches running side by
+side stay in the last-level cache).  Classical
 Gram-Schmidt twice reads them four times per iteration (measured at cutoff 7, 31 vectors: one
 classical pass as two BLAS matrix-vector products already took 1.4x the time of the modified
 one); modified Gram-Schmidt point by point reads each Krylov vector once from memory (the new
