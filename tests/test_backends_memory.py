@@ -1,10 +1,14 @@
+import pytest
+
 from pyspb.backends import memory
 
 
-def test_last_level_cache_is_the_largest_cache_listed(tmp_path):
-    """The sizes as Linux lists them (``32K``, ``1024K``, ``32768K``; an entry without a size
-    and one unreadable are skipped)."""
-    for index, size in enumerate(("48K", "32K", "1024K", "32768K", "garbage")):
+@pytest.mark.parametrize("sizes", [("48K", "32768K", "1024K", "garbage"), ("garbage", "1M", "48K", "32M")])
+def test_last_level_cache_is_the_largest_cache_listed(tmp_path, sizes):
+    """The sizes as Linux lists them (``48K``, ``1024K``, ``32768K`` or with ``M``), the largest
+    anywhere in the listing; an entry whose size does not parse and one without a size file are
+    skipped."""
+    for index, size in enumerate(sizes):
         (tmp_path / f"index{index}").mkdir()
         (tmp_path / f"index{index}" / "size").write_text(size + "\n")
     (tmp_path / "index9").mkdir()

@@ -435,20 +435,38 @@ def test_every_reported_number_of_random_hard_points_is_exact(monkeypatch):
     assert reported > 0.8 * n * len(ours)  # the rule leaves most numbers reported (85 %)
 
 
-def test_a_point_solved_with_the_no_jump_inverse_is_refined_with_it(monkeypatch):
+@pytest.fixture
+def decompositions(monkeypatch):
+    """The Krylov path (no level sweeps), and a list that grows by one per no-jump decomposition."""
+    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)
+    calls = []
+    decompose = native._GradedSystem.decompose
+    monkeypatch.setattr(native._GradedSystem, "decompose", lambda self: calls.append(1) or decompose(self))
+    return calls
+
+
+def assert_reported_numbers_match_refined_lu(point, P, cutoff):
+    """Every N, g2, g3, g4 the resolution rule reports for ``P`` (populations of ``point``) within
+    1e-6 of a long-double-refined dense LU, g2_ccw among them."""
+    from reference import refined_populations
+
+    from pyspb.observables import resolution
+
+    exact = refined_populations(*point, cutoff=cutoff)[None]
+    Delta, _, chi, _, gamma = (np.array([value]) for value in point)
+    ours, reference = correlations(P, resolution(Delta, gamma, chi)), correlations(exact, 0.0)
+    assert np.isfinite(ours["g2_ccw"][0])  # reported
+    for name, values in ours.items():
+        finite = np.isfinite(values)
+        np.testing.assert_allclose(values[finite], reference[name][finite], rtol=1e-6, err_msg=name)
+
+
+def test_a_point_solved_with_the_no_jump_inverse_is_refined_with_it(decompositions):
     """Strong drive (xi = 6.7 gamma) with a nearly empty ccw mode (its <n^2> is 2.4e-10 of the
     total's): the level preconditioner leaves the point to the no-jump inverse, and the refinement
     step must use that one too (with the level preconditioner it reduced the remainder only
     0.58x and g2_ccw stayed 1.6e-6 off).  Every reported number against a long-double-refined
     dense LU to 1e-6."""
-    from reference import refined_populations
-
-    from pyspb.observables import resolution
-
-    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # the Krylov path, not the level sweeps
-    decomposed = []
-    decompose = native._GradedSystem.decompose
-    monkeypatch.setattr(native._GradedSystem, "decompose", lambda self: decomposed.append(1) or decompose(self))
     point = (
         -4.6418155880255,
         -0.001520096477735044 + 0.004055657603474096j,
@@ -456,31 +474,18 @@ def test_a_point_solved_with_the_no_jump_inverse_is_refined_with_it(monkeypatch)
         6.676620647954336,
         1.0,
     )
-    args = [np.array([value]) for value in point]
-    P = native.steady_state_populations(*args, cutoff=4)
-    assert decomposed  # the no-jump inverse was used
-    exact = refined_populations(*point, cutoff=4)[None]
-    ours, reference = correlations(P, resolution(args[0], args[4], args[2])), correlations(exact, 0.0)
-    assert np.isfinite(ours["g2_ccw"][0])  # reported
-    for name, values in ours.items():
-        finite = np.isfinite(values)
-        np.testing.assert_allclose(values[finite], reference[name][finite], rtol=1e-6, err_msg=name)
+    P = native.steady_state_populations(*[np.array([value]) for value in point], cutoff=4)
+    assert decompositions  # the no-jump inverse was used
+    assert_reported_numbers_match_refined_lu(point, P, cutoff=4)
 
 
-def test_a_level_solved_point_is_refined_to_the_last_digits(monkeypatch):
+def test_a_level_solved_point_is_refined_to_the_last_digits(decompositions):
     """Strong drive (xi = 2.5 gamma) on a nearly linear resonator (chi = -0.007 gamma) with a
     nearly empty ccw mode (|J| = 0.003 gamma): the level preconditioner solves the point, and
     the refinement must reach the remainder's rounding floor.  One refinement step to 1e-2 of
-    the remainder (1.5e-11 -> 1.3e-13, where the floor is ~2e-15) left g2_ccw 6.7e-6 off; every
-    reported number against a long-double-refined dense LU to 1e-6."""
-    from reference import refined_populations
-
-    from pyspb.observables import resolution
-
-    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # the Krylov path, not the level sweeps
-    decomposed = []
-    decompose = native._GradedSystem.decompose
-    monkeypatch.setattr(native._GradedSystem, "decompose", lambda self: decomposed.append(1) or decompose(self))
+    the remainder (1.5e-11 -> 1.3e-13, where the floor is ~2e-15) left g2_ccw 6.7e-6 off (2.2e-6
+    with the Gram-Schmidt sums in BLAS's order instead); every reported number against a
+    long-double-refined dense LU to 1e-6."""
     point = (
         -0.004916151488053799,
         -0.000971681591658456 - 0.002464394297167871j,
@@ -488,32 +493,38 @@ def test_a_level_solved_point_is_refined_to_the_last_digits(monkeypatch):
         2.501694776275373,
         1.0,
     )
-    args = [np.array([value]) for value in point]
-    P = native.steady_state_populations(*args, cutoff=4)
-    assert not decomposed  # the level preconditioner solved it
-    exact = refined_populations(*point, cutoff=4)[None]
-    ours, reference = correlations(P, resolution(args[0], args[4], args[2])), correlations(exact, 0.0)
-    assert np.isfinite(ours["g2_ccw"][0])  # reported
-    for name, values in ours.items():
-        finite = np.isfinite(values)
-        np.testing.assert_allclose(values[finite], reference[name][finite], rtol=1e-6, err_msg=name)
+    P = native.steady_state_populations(*[np.array([value]) for value in point], cutoff=4)
+    assert not decompositions  # the level preconditioner solved it
+    assert_reported_numbers_match_refined_lu(point, P, cutoff=4)
 
 
 @pytest.mark.slow
-def test_a_first_guess_on_the_wrong_scale_is_regraded_before_the_no_jump_inverse(monkeypatch):
+def test_a_first_guess_on_the_wrong_scale_is_regraded_before_the_no_jump_inverse(monkeypatch, decompositions):
     """Strong drive at cutoff 20: the first pass (weak-drive weights, vacuum equation weighted 1
     where the Liouvillian's terms are ~2e7) leaves the level GMRES short of the tolerance.  The
     next pass, with the measured weight, solves it with the level preconditioner; the no-jump
     inverse (O(d^3) per iteration) had taken 39 s there without converging and must not run."""
-    monkeypatch.setattr(gauss_seidel, "MAX_SWEEPS", 0)  # the Krylov path, not the level sweeps
-    decomposed, lu = [], []
-    decompose = native._GradedSystem.decompose
-    monkeypatch.setattr(native._GradedSystem, "decompose", lambda self: decomposed.append(1) or decompose(self))
+    lu = []
     monkeypatch.setattr(native, "_sparse_lu_point", lambda *args: lu.append(args))
     point = (0.0, 0.6 + 0.2j, 0.3, 1.5, 1.0)
     rho = native.steady_state_density_matrices(*[np.array([value]) for value in point], cutoff=20)[0]
-    assert not decomposed and not lu
+    assert not decompositions and not lu
     assert_stationary_density_matrix(rho, *point, 20)
+
+
+def test_the_no_jump_answer_replaces_the_level_answer_only_where_better():
+    """Level answers, all not accepted: NaN residual (no cycles), an accepted no-jump answer with a
+    larger residual than a level answer rejected on GMRES's own residual, a worse no-jump
+    answer (cutoff 20: 3.3e-10 against 1.04e-12), a better one, and a NaN no-jump answer."""
+    residual = np.array([np.nan, 1e-13, 1.04e-12, 1e-9, 1e-9])
+    residual_again = np.array([1e-14, 5e-13, 3.3e-10, 1e-11, np.nan])
+    accepted_again = np.array([True, True, False, False, False])
+    better = native._better(residual, residual_again, accepted_again)
+    np.testing.assert_array_equal(better, [True, True, False, True, False])
+    solved = np.array([1e-13, 1e-9, np.nan])
+    np.testing.assert_array_equal(
+        native._accepted(np.array([1e-11, 1e-13, 1e-13]), solved, 1e-12), [True, False, False]
+    )
 
 
 def test_only_points_near_the_resolution_are_refined(monkeypatch):

@@ -56,7 +56,7 @@ def test_graded_liouvillian_matches_dense_products():
     r, gamma, c, E, vacuum_row = _random_point_data(rng, basis, n)
     hermitian = native._hermitian(d)
     out = np.full((n, d * d), np.nan)
-    args = (x, vacuum_row, c, r, E, gamma, hermitian.position, *native._sparse_operators(cutoff))
+    args = (x, vacuum_row, c, r, E, gamma, native._level_blocks(cutoff)[1], *native._sparse_operators(cutoff))
     krylov.graded_liouvillian(*args, True, out)
     A1, A2 = basis.A1.toarray(), basis.A2.toarray()
     for k in range(n):
@@ -82,7 +82,7 @@ def test_level_solve_inverts_the_level_lower_part():
     x = np.full_like(z, np.nan)
     krylov.level_solve(hermitian.pack(z), vacuum_row, c, r, E, starts, row_offset, operators[1], x)
     lower = np.full((n, d * d), np.nan)
-    krylov.graded_liouvillian(x, vacuum_row, c, r, E, gamma, hermitian.position, *operators, False, lower)
+    krylov.graded_liouvillian(x, vacuum_row, c, r, E, gamma, row_offset, *operators, False, lower)
     A1 = basis.A1.toarray()
     for k in range(n):
         B = np.conj(c[k]) * np.diag(1 / r[k]) @ A1.T
@@ -192,5 +192,5 @@ def test_graded_remainder_is_exact_where_the_energies_cancel():
     # and plain double precision misses the remainder by their rounding
     hermitian = native._hermitian(d)
     plain = np.empty((n, d * d))
-    krylov.graded_liouvillian(x, vacuum_row, c, r, E, gamma, hermitian.position, *operators, True, plain)
+    krylov.graded_liouvillian(x, vacuum_row, c, r, E, gamma, native._level_blocks(cutoff)[1], *operators, True, plain)
     assert np.abs(b - hermitian.unpack(plain) - expected).max() > 1e-17 * terms

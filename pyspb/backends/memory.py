@@ -46,7 +46,7 @@ def available_memory() -> int | None:
 
 
 def last_level_cache(folder: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
-    """Bytes of the largest CPU cache of this machine (shared by its cores), or
+    """Bytes of the largest cache of cpu0 (usually the L3 it shares with other cores), or
     :data:`DEFAULT_LAST_LEVEL_CACHE` if unknown.
 
     Linux: the largest ``size`` under ``folder``/index*/ (e.g. ``32768K``).

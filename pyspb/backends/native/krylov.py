@@ -174,12 +174,12 @@ def level_solve(z, vacuum_row, drive, r, diagonal, starts, row_offset, A1T, out)
         for a in range(top + 1):
             first = 2 * starts[a]
             for k in range(starts[a], starts[a + 1]):  # (A1^T x)_kl, l from the block's start
-                for e in range(first, 2 * d):
-                    T[k, e] = 0.0
+                for column in range(first, 2 * d):
+                    T[k, column] = 0.0
                 for q in range(indptr[k], indptr[k + 1]):
                     weight, row = data[q], indices[q]
-                    for e in range(first, 2 * d):
-                        T[k, e] += weight * x_real[row, e]
+                    for column in range(first, 2 * d):
+                        T[k, column] += weight * x_real[row, column]
             for b in range(a, top + 1):
                 for k in range(starts[a], starts[a + 1]):
                     for l in range(max(k, starts[b], 1), starts[b + 1]):  # (0, 0): the vacuum equation
@@ -217,7 +217,7 @@ def _scaled(A, row_scale, column_scale, out):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def graded_liouvillian(
-    x, vacuum_row, drive, r, diagonal, gamma, position, A1, A1T, A2, full, out
+    x, vacuum_row, drive, r, diagonal, gamma, row_offset, A1, A1T, A2, full, out
 ):  # pragma: no cover - compiled
     """The vacuum-fixed graded Liouvillian ``A x`` of a batch of Hermitian ``x``, from sparse products.
 
@@ -228,7 +228,8 @@ def graded_liouvillian(
     factors, per point (``A1 R``, ``R^-1 A1^T``, ``A2 R``): every product is a sparse product
     from the left (rows read whole) with no pass over the states to scale them, and the jumps
     ``A y A^T = (A R) ((A R) x)^H`` reuse the drive's product ``A1 R x``.  Arguments as in
-    :func:`level_solve` and :func:`graded_jumps` (``A1``, ``A1^T``, ``A2`` in CSR form); ``out``
+    :func:`level_solve` (``row_offset``: the packed layout of ``out``) and :func:`graded_jumps`
+    (``A1``, ``A1^T``, ``A2`` in CSR form); ``out``
     (npts, d^2) real receives ``A x`` packed as ``z`` of :func:`level_solve` (``A x`` is
     Hermitian).  With ``full`` False, only the level-lower part ``M x`` of :func:`level_solve`
     (no lowering drive, no jumps).
@@ -268,7 +269,6 @@ def graded_liouvillian(
                 G[k, l] = c * lowering[k, l] + cc * raising[k, l]
         for k in range(d):
             E_k = diagonal[n, k]
-            i = d + position[k, k + 1] if k + 1 < d else 0  # (k, l) packed at i, i + m for l > k
             for l in range(k, d):
                 # value = -i q + gamma (jumps)_kl, q = (E_k - E_l^*) x_kl + G_kl - conj(G_lk)
                 q = (E_k - np.conj(diagonal[n, l])) * xn[k, l] + G[k, l] - np.conj(G[l, k])
@@ -277,9 +277,9 @@ def graded_liouvillian(
                 if k == l:
                     out[n, k] = value_re
                 else:
+                    i = row_offset[k] + l
                     out[n, i] = root2 * value_re
                     out[n, i + m] = root2 * value_im
-                    i += 1
         out[n, 0] = vacuum_row[n] * xn[0, 0].real
 
 
