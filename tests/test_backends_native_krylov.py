@@ -125,7 +125,8 @@ def test_orthogonalize_matches_projection_onto_a_qr_basis():
 
 def test_givens_rotations_give_the_least_squares_residual_and_solution_of_gmres():
     """After each column, |g_{j+1}| is the least-squares residual of min |beta e1 - H y| and the
-    rotated triangle gives its solution (numpy's lstsq as reference), real and complex."""
+    rotated triangle gives its solution (numpy's lstsq as reference), real and complex;
+    ``update_solution`` adds ``y V`` to the points' solutions (here ``V`` random, a start of 1)."""
     rng = np.random.default_rng(5)
     n, m = 2, 6
     for dtype in (float, complex):
@@ -135,9 +136,15 @@ def test_givens_rotations_give_the_least_squares_residual_and_solution_of_gmres(
         beta = rng.uniform(0.5, 2.0, size=n)
         rotated, rotations, g = H.copy(), np.zeros((n, m, 2), dtype=dtype), np.zeros((n, m + 1), dtype=dtype)
         g[:, 0] = beta
+        V = rng.normal(size=(n, m + 1, 12)).astype(dtype)
         for j in range(m):
-            krylov.givens_rotate(rotated, np.arange(n), j, rotations, g)
-            y = native._triangular_solve(rotated[:, : j + 1, : j + 1], g[:, : j + 1])
+            limits, flags = np.array([0.0, np.inf]), np.zeros(n + 1, dtype=bool)
+            count = krylov.givens_rotate(rotated, np.arange(n), j, rotations, g, limits, flags)
+            assert count == 1 and not flags[0] and flags[1]  # |g| <= 0 nowhere, <= inf everywhere
+            x = np.ones((n + 1, 12), dtype=dtype)
+            krylov.update_solution(x, np.array([2, 0]), V, np.array([0, 1]), j, rotated, g)  # x[2] from row 0
+            y = [np.linalg.lstsq(V[k, : j + 1].T, x[(2, 0)[k]] - 1, rcond=None)[0] for k in range(n)]
+            np.testing.assert_array_equal(x[1], 1.0)  # not among the points
             for k in range(n):
                 e1 = np.zeros(j + 2)
                 e1[0] = beta[k]

@@ -692,27 +692,26 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
         rotations = np.zeros((n, restart, 2), dtype=b.dtype)
         g = np.zeros((n, restart + 1), dtype=b.dtype)
         g[:, 0] = beta
+        limits = tolerance * b_norm[active]  # the residual at which each point has converged
+        flags = np.zeros(n, dtype=bool)
         for j in range(restart):
             v = basis[:, j] if rows.size == n else basis[rows, j]
             w = operator(v.reshape((rows.size,) + shape[1:]), active).reshape(rows.size, -1)
             w = np.ascontiguousarray(w, dtype=b.dtype)
             if np.may_share_memory(w, basis):  # an operator that returned (a view of) its input
                 w = w.copy()
-            # modified Gram-Schmidt point by point, and the next Krylov vector (compiled)
+            # modified Gram-Schmidt point by point, the next Krylov vector, the rotations and
+            # which points have converged (compiled)
             krylov.orthogonalize(basis, rows, j, w, hessenberg)
-            krylov.givens_rotate(hessenberg, rows, j, rotations, g)
-            estimate = np.abs(g[rows, j + 1])
-            finished = estimate <= tolerance * b_norm[active]
-            if finished.all() or j == restart - 1:
+            count = krylov.givens_rotate(hessenberg, rows, j, rotations, g, limits, flags)
+            if count == rows.size or j == restart - 1:
                 break
-            if finished.any():
+            if count:
                 # points that are done leave the cycle with their update
-                done = rows[finished]
-                y = _triangular_solve(hessenberg[done, : j + 1, : j + 1], g[done, : j + 1])
-                x[active[finished]] += np.matmul(y[:, None, :], basis[done, : j + 1])[:, 0]
-                rows, active = rows[~finished], active[~finished]
-        y = _triangular_solve(hessenberg[rows, : j + 1, : j + 1], g[rows, : j + 1])
-        x[active] += np.matmul(y[:, None, :], basis[rows, : j + 1])[:, 0]
+                finished = flags[: rows.size]
+                krylov.update_solution(x, active[finished], basis, rows[finished], j, hessenberg, g)
+                rows, active, limits = rows[~finished], active[~finished], limits[~finished]
+        krylov.update_solution(x, active, basis, rows, j, hessenberg, g)
         active, n = cycle, cycle.size
         r = b[active] - operator(x[active].reshape((n,) + shape[1:]), active).reshape(n, -1)
         residual[active] = np.linalg.norm(r, axis=1) / b_norm[active]
@@ -721,18 +720,6 @@ def _gmres(operator, b: np.ndarray, tolerance: float, restart: int, max_restarts
         if active.size == 0:
             break
     return x.reshape(shape), residual
-
-
-def _triangular_solve(R: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``y`` with ``R y = g`` for a batch of upper-triangular ``R`` (rotated Hessenberg matrices).
-
-    A happy breakdown leaves a zero pivot: its component of ``y`` is zero anyway (pivot set to 1).
-    """
-    R = np.triu(R)
-    diagonal = np.arange(R.shape[1])
-    pivots = R[:, diagonal, diagonal]
-    R[:, diagonal, diagonal] = np.where(np.abs(pivots) > 0, pivots, 1.0)
-    return np.linalg.solve(R, g[..., None])[..., 0]
 
 
 def _perturbative_ratios(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np.ndarray:

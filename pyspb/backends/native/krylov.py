@@ -10,6 +10,7 @@
 * :func:`orthogonalize`: modified Gram-Schmidt of a new Krylov vector, point by point, and the next
   Krylov vector.
 * :func:`givens_rotate`: the Givens rotations keeping GMRES's least-squares problem triangular.
+* :func:`update_solution`: GMRES's update of the solution from its least-squares problem.
 
 Sparse products: in the excitation basis the jump operators ``A1``, ``A2`` (the cw and ccw
 annihilators) are real and sparse (``nnz(A) = 224`` at cutoff 7, ``550`` at cutoff 10, against
@@ -44,7 +45,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["givens_rotate", "graded_jumps", "graded_liouvillian", "graded_remainder", "level_solve", "orthogonalize"]
+__all__ = [
+    "givens_rotate",
+    "graded_jumps",
+    "graded_liouvillian",
+    "graded_remainder",
+    "level_solve",
+    "orthogonalize",
+    "update_solution",
+]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -436,7 +445,34 @@ def orthogonalize(basis, rows, j, w, hessenberg):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def givens_rotate(hessenberg, rows, j, rotations, g):  # pragma: no cover - compiled
+def update_solution(x, points, basis, rows, j, hessenberg, g):  # pragma: no cover - compiled
+    """``x[points[i]] += sum_k y_k basis[rows[i], k]`` (k = 0 .. j), with ``y`` the solution of the
+    point's rotated least-squares problem ``R y = g`` (``R`` the first ``j + 1`` rows and columns
+    of its upper-triangular rotated Hessenberg matrix), by back substitution.
+
+    A happy breakdown leaves a zero pivot: its component of ``y`` is zero anyway (pivot taken as
+    1).  No copies of the Krylov vectors, and no Python between the points (compiled, without
+    the GIL: the batches of the other workers run meanwhile).
+    """
+    size = basis.shape[2]
+    y = np.empty(j + 1, dtype=g.dtype)
+    for i in range(rows.size):
+        n, point = rows[i], points[i]
+        R = hessenberg[n]
+        for row in range(j, -1, -1):
+            total = g[n, row]
+            for column in range(row + 1, j + 1):
+                total -= R[row, column] * y[column]
+            pivot = R[row, row]
+            y[row] = total / pivot if pivot != 0 else total
+        for k in range(j + 1):
+            coefficient = y[k]
+            for e in range(size):
+                x[point, e] += coefficient * basis[n, k, e]
+
+
+@numba.njit(cache=True, nogil=True)
+def givens_rotate(hessenberg, rows, j, rotations, g, limits, finished):  # pragma: no cover - compiled
     """Bring column ``j`` of the Hessenberg matrix of the points ``rows`` to upper-triangular form.
 
     The ``j`` rotations of the earlier columns are applied to column ``j``; a new rotation
@@ -455,8 +491,20 @@ def givens_rotate(hessenberg, rows, j, rotations, g):  # pragma: no cover - comp
         ``(c, s)`` of each column's rotation; entry ``j`` is written.
     g : ndarray, shape (npts, m + 1)
         Rotated right-hand side; elements ``j`` and ``j + 1`` are updated.
+    limits : float ndarray, shape (rows.size,)
+        The residual at which each point has converged.
+    finished : bool ndarray, shape (rows.size,) or longer
+        Written: whether ``|g[rows[i], j + 1]| <= limits[i]`` (never where it is NaN).
+
+    Returns
+    -------
+    int
+        How many points finished (the check here, compiled, rather than in GMRES's Python loop:
+        that loop holds the GIL, which the other workers' batches wait for).
     """
-    for n in rows:
+    count = 0
+    for point in range(rows.size):
+        n = rows[point]
         h = hessenberg[n]
         for i in range(j):
             c, s = rotations[n, i, 0], rotations[n, i, 1]
@@ -476,3 +524,6 @@ def givens_rotate(hessenberg, rows, j, rotations, g):  # pragma: no cover - comp
         h[j, j], h[j + 1, j] = c * a + s * b, 0 * a
         g[n, j + 1] = -np.conj(s) * g[n, j]
         g[n, j] = c * g[n, j]
+        finished[point] = np.abs(g[n, j + 1]) <= limits[point]
+        count += finished[point]
+    return count
