@@ -538,9 +538,18 @@ class _GradedSystem:
         others, so that GMRES's tolerance, relative to the right-hand side ``sigma e_00``, is
         a tolerance on the Liouvillian's own residual.  ``L`` is applied explicitly
         (:meth:`liouvillian`), so GMRES minimises the true residual whatever the accuracy of
-        the preconditioner ``P``.
+        the preconditioner ``P``.  With the level preconditioner both are one compiled call
+        (:func:`pyspb.backends.native.krylov.level_preconditioned`).
         """
-        return self.liouvillian(self.precondition(z))
+        if self.preconditioner != "levels":
+            return self.liouvillian(self.precondition(z))
+        from . import krylov
+
+        x = np.empty((self.npts, self.dim, self.dim), dtype=complex)
+        out = np.empty((self.npts, self.dim**2))
+        args = (self.vacuum_row, self.drive, self.r, self.diagonal, self.gamma_flat, self.starts, self.row_offset)
+        krylov.level_preconditioned(np.ascontiguousarray(z), *args, *self.operators, x, out)
+        return out
 
     def start(self, x: np.ndarray) -> np.ndarray:
         """A packed ``z`` with ``P z = x`` (``P^-1 x``): the GMRES start for a first guess ``x``."""

@@ -3,7 +3,7 @@
 * :func:`graded_liouvillian`: the vacuum-fixed graded Liouvillian of Hermitian states, packed
   output (the GMRES operator); with ``full=False`` its level-lower part.
 * :func:`level_solve`: the preconditioner, one pass over the levels (row block by row block;
-  packed input).
+  packed input); :func:`level_preconditioned` applies it and then the Liouvillian.
 * :func:`graded_jumps`: the quantum-jump superoperator (the residual check).
 * :func:`graded_remainder`: the remainder ``b - A x`` with the energies and the drive summed in
   twice the working precision (the refinement of nearly empty modes' answers).
@@ -50,6 +50,7 @@ __all__ = [
     "graded_jumps",
     "graded_liouvillian",
     "graded_remainder",
+    "level_preconditioned",
     "level_solve",
     "orthogonalize",
     "update_solution",
@@ -290,6 +291,18 @@ def graded_liouvillian(
                     out[n, i] = root2 * value_re
                     out[n, i + m] = root2 * value_im
         out[n, 0] = vacuum_row[n] * xn[0, 0].real
+
+
+@numba.njit(cache=True, nogil=True)
+def level_preconditioned(
+    z, vacuum_row, drive, r, diagonal, gamma, starts, row_offset, A1, A1T, A2, x, out
+):  # pragma: no cover - compiled
+    """``A M^-1 z``: :func:`level_solve` of ``z`` into ``x``, then :func:`graded_liouvillian` of ``x``
+    into ``out``, in one call (GMRES's operator with the level preconditioner: one dispatch, and
+    no Python, which would hold the GIL, between the two).  Arguments as there.
+    """
+    level_solve(z, vacuum_row, drive, r, diagonal, starts, row_offset, A1T, x)
+    graded_liouvillian(x, vacuum_row, drive, r, diagonal, gamma, row_offset, A1, A1T, A2, True, out)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
