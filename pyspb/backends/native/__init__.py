@@ -78,7 +78,9 @@ last digits) gets one step of iterative refinement (:func:`_refine`): the remain
 the energies and the drive summed in twice the working precision (Dot2,
 :func:`pyspb.backends.native.krylov.graded_remainder`), its correction from GMRES with the
 preconditioner that solved the point, to 1e-4 of it (to the remainder's rounding floor in
-one step).  That brings every reported number within 5e-7 of a long-double-refined dense LU
+one step).  That brings every reported number within 5e-7 (1.0e-6 for one g4 at the edge of
+the resolution rule, the floor set by the remainder's jump terms in working precision) of a
+long-double-refined dense LU
 (random hard points, five seeds; 63-77 % of them are refined).  Refining every answer cost
 29-50 % more CPU time per point (one thread, cutoff 7,
 power and detuning scans, strong |J|, Kerr side: 3.2, 2.7, 1.7, 6.6 ms without refinement,
@@ -142,8 +144,9 @@ LEVEL_RESTARTS = 2
 #: GMRES cycles of the refinement's correction (:func:`_refine`), with either preconditioner
 REFINEMENT_RESTARTS = 2
 #: the refinement's GMRES (:func:`_refine`) stops when it has reduced the remainder by this factor
-#: (random hard points of the tests, five seeds: worst reported error 3.1e-7, 3.9e-7, 4.7e-7,
-#: 1.9e-7, 2.4e-7; with 1e-2 6.7e-6 on seed 4, a strong-drive point solved by the level
+#: (random hard points of the tests, five seeds: worst reported error 3.1e-7, 2.7e-7, 1.0e-6,
+#: 1.9e-7, 2.4e-7, the 1.0e-6 a g4_ccw at the edge of the resolution rule, where the remainder's
+#: jump terms in working precision set the floor; with 1e-2 6.7e-6 on seed 4, a strong-drive point solved by the level
 #: preconditioner whose remainder one step to 1e-2 brought from 1.5e-11 to 1.3e-13, its rounding
 #: floor being ~2e-15)
 REFINEMENT_TOLERANCE = 1e-4
@@ -845,7 +848,9 @@ def _refine(system: _GradedSystem, x: np.ndarray, b: np.ndarray) -> np.ndarray:
     Measured on the 150 random hard points of the tests (cutoff 4, Krylov path), every reported
     N, g2, g3, g4 against a long-double-refined dense LU: without this step g3, g4 of nearly empty
     modes err by up to 1.0e-5 (tolerance 1e-12) and 1.0-1.5e-6 (1e-13, 1e-14); with it, by
-    3.1e-7 on the tests' seed 0 (seeds 1-4: 3.9e-7, 4.7e-7, 1.9e-7, 2.4e-7), and the other numbers by
+    3.1e-7 on the tests' seed 0 (seeds 1-4: 2.7e-7, 1.0e-6, 1.9e-7, 2.4e-7; the 1.0e-6 is g4_ccw
+    at the edge of the resolution rule: 7e-7 unrefined, 2.5e-7 with the remainder's jump terms
+    in long double, which set this floor), and the other numbers by
     1e-12 instead of 1e-10.  The correction must be solved to the remainder's rounding floor: to
     1e-2 of the remainder, g2_ccw of a strong-drive point (seed 4) stayed 6.7e-6 off.  The
     remainder in plain double precision (the GMRES operator's kernel) left 3e-6:
