@@ -155,49 +155,56 @@ def test_givens_rotations_give_the_least_squares_residual_and_solution_of_gmres(
 
 
 @pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs a long double wider than double")
-def test_graded_remainder_is_exact_where_the_energies_cancel():
-    """``graded_remainder`` (Dot2 sums) against the same terms summed in long double, with energies
-    ~1e4 times the loss and ``b`` the (rounded) ``A x`` itself: the remainder is ~1e-16 of the
-    energy terms, which plain double precision (the ``graded_liouvillian`` kernel) gets wrong by
-    their rounding.  Coefficients as the kernel forms them (in double)."""
+@pytest.mark.parametrize("energy", [1e4, 1.0])
+def test_graded_remainder_is_exact_where_the_terms_cancel(energy):
+    """``graded_remainder`` (Dot2 sums) against the same terms summed in long double, ``b`` the
+    (rounded) ``A x`` itself: the remainder is ~1e-16 of the terms, which plain double precision
+    (the ``graded_liouvillian`` kernel) gets wrong by their rounding.  Energies ~1e4 times the
+    loss (where the energies dominate), or ~1 (where the jumps are as large: in working precision
+    they missed the remainder by their rounding).  Coefficients as the kernel forms them (in
+    double: ``c a r``, ``c^* a / r``, ``gamma (a r)(a' r')``)."""
     rng = np.random.default_rng(6)
     cutoff = 4
     basis = excitation_basis(cutoff)
     d, n = basis.dim, 2
     x = _random_hermitian(rng, n, d)
     r, gamma, c, E, vacuum_row = _random_point_data(rng, basis, n)
-    E = 1e4 * rng.normal(size=(n, d)) - 0.5j * gamma[:, None] * basis.K
+    E = energy * rng.normal(size=(n, d)) - 0.5j * gamma[:, None] * basis.K
     operators = native._sparse_operators(cutoff)
-    jumps = np.empty_like(x)
-    krylov.graded_jumps(x, r, gamma, operators[0], operators[2], jumps)
-    jumps = 0.5 * (jumps + np.conj(np.swapaxes(jumps, 1, 2)))  # Hermitian to the last bit, as is b then
-    A1 = basis.A1.toarray()
+    A1, A2 = basis.A1.toarray(), basis.A2.toarray()
     long = np.clongdouble
 
-    def energies_and_drive(k):
-        """``i (E x - x E^* + G - G^H)`` of point k in long double, (0, 0) left out."""
-        e = (E[k][:, None] - np.conj(E[k])[None, :]).astype(long)
-        lower = (c[k] * (A1 * r[k][None, :])).astype(long)
-        upper = (np.conj(c[k]) * (A1.T / r[k][:, None])).astype(long)
-        xl = x[k].astype(long)
+    def terms(k, size=False):
+        """``i (E x - x E^* + G - G^H) - gamma (A1 y A1^T + A2 y A2^T)`` of point k in long double,
+        (0, 0) left out; with ``size``, the sum of the terms' moduli instead."""
+        modulus = np.abs if size else (lambda value: value)
+        e = modulus((E[k][:, None] - np.conj(E[k])[None, :]).astype(long))
+        lower = modulus((c[k] * (A1 * r[k][None, :])).astype(long))
+        upper = modulus((np.conj(c[k]) * (A1.T / r[k][:, None])).astype(long))
+        xl = modulus(x[k].astype(long))
         G = lower @ xl + upper @ xl
-        value = 1j * (e * xl + G - np.conj(G.T))
+        value = e * xl + G + np.conj(G.T) if size else 1j * (e * xl + G - np.conj(G.T))
+        for A in (A1, A2):
+            AR = A * r[k][None, :]  # a r, rounded as the kernel has it
+            coefficients = gamma[k] * (AR[:, None, :, None] * AR[None, :, None, :])  # [k, l, i, j]
+            jumps = np.einsum("klij,ij->kl", modulus(coefficients.astype(np.longdouble)), xl)
+            value = value + jumps if size else value - jumps
         value[0, 0] = 0.0
         return value
 
     # b = A x rounded to double: the remainder b - A x is the rounding of b alone
-    b = np.stack([(jumps[k] - energies_and_drive(k)).astype(complex) for k in range(n)])
-    b[:, 0, 0] = vacuum_row * x[:, 0, 0]
-    rest = b - jumps
+    b = np.stack([(-terms(k)).astype(complex) for k in range(n)])
+    b = 0.5 * (b + np.conj(np.swapaxes(b, 1, 2)))  # Hermitian to the last bit
+    rest = b.copy()
     rest[:, 0, 0] = 0.0
     out = np.full_like(x, np.nan)
-    krylov.graded_remainder(x, rest, c, r, E, operators[0], operators[1], out)
-    expected = np.stack([(rest[k].astype(long) + energies_and_drive(k)).astype(complex) for k in range(n)])
-    terms = 1e4 * np.abs(x).max()
-    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-18 * terms)
-    assert np.abs(expected).max() < 1e-15 * terms  # the terms cancel
+    krylov.graded_remainder(x, rest, c, r, E, gamma, *operators, out)
+    expected = np.stack([(rest[k].astype(long) + terms(k)).astype(complex) for k in range(n)])
+    scale = max(float(np.abs(terms(k, size=True)).max()) for k in range(n))  # the terms that cancel
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-18 * scale)
+    assert np.abs(expected).max() < 1e-15 * scale  # the terms cancel
     # and plain double precision misses the remainder by their rounding
     hermitian = native._hermitian(d)
     plain = np.empty((n, d * d))
     krylov.graded_liouvillian(x, vacuum_row, c, r, E, gamma, native._level_blocks(cutoff)[1], *operators, True, plain)
-    assert np.abs(b - hermitian.unpack(plain) - expected).max() > 1e-17 * terms
+    assert np.abs(b - hermitian.unpack(plain) - expected).max() > 1e-17 * scale

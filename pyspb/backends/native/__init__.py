@@ -75,12 +75,10 @@ of a nearly empty mode erred by up to 1e-5, and still 1.0-1.5e-6 at a 10-100x ti
 (1e-13, 1e-14).  So every final answer with a mode near that limit (a factorial moment within
 :data:`REFINE_MARGIN` of the smallest reported; elsewhere the reported numbers do not need the
 last digits) gets one step of iterative refinement (:func:`_refine`): the remainder ``b - A x`` with
-the energies and the drive summed in twice the working precision (Dot2,
+the energies, the drive and the jumps summed in twice the working precision (Dot2,
 :func:`pyspb.backends.native.krylov.graded_remainder`), its correction from GMRES with the
 preconditioner that solved the point, to 1e-4 of it (to the remainder's rounding floor in
-one step).  That brings every reported number within 5e-7 (1.0e-6 for one g4 at the edge of
-the resolution rule, the floor set by the remainder's jump terms in working precision) of a
-long-double-refined dense LU
+one step).  That brings every reported number within 5e-7 of a long-double-refined dense LU
 (random hard points, five seeds; 63-77 % of them are refined).  Refining every answer cost
 29-50 % more CPU time per point (one thread, cutoff 7,
 power and detuning scans, strong |J|, Kerr side: 3.2, 2.7, 1.7, 6.6 ms without refinement,
@@ -144,9 +142,8 @@ LEVEL_RESTARTS = 2
 #: GMRES cycles of the refinement's correction (:func:`_refine`), with either preconditioner
 REFINEMENT_RESTARTS = 2
 #: the refinement's GMRES (:func:`_refine`) stops when it has reduced the remainder by this factor
-#: (random hard points of the tests, five seeds: worst reported error 3.1e-7, 2.7e-7, 1.0e-6,
-#: 1.9e-7, 2.4e-7, the 1.0e-6 a g4_ccw at the edge of the resolution rule, where the remainder's
-#: jump terms in working precision set the floor; with 1e-2 6.7e-6 on seed 4, a strong-drive point solved by the level
+#: (random hard points of the tests, five seeds: worst reported error 3.1e-7, 3.6e-7, 4.7e-7,
+#: 1.9e-7, 3.4e-7; with 1e-2 6.7e-6 on seed 4, a strong-drive point solved by the level
 #: preconditioner whose remainder one step to 1e-2 brought from 1.5e-11 to 1.3e-13, its rounding
 #: floor being ~2e-15)
 REFINEMENT_TOLERANCE = 1e-4
@@ -561,23 +558,24 @@ class _GradedSystem:
         return _hermitian(self.dim).pack(self.no_jump(x))
 
     def remainder(self, x: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``b - A x`` for Hermitian ``x`` (``A`` as in :meth:`liouvillian`), the energies and the
-        drive summed in twice the working precision (:func:`pyspb.backends.native.krylov.graded_remainder`).
+        """``b - A x`` for Hermitian ``x`` (``A`` as in :meth:`liouvillian`), the energies, the drive
+        and the jumps summed in twice the working precision
+        (:func:`pyspb.backends.native.krylov.graded_remainder`).
 
         The energies ``-i (E_k - E_l^*) x_kl`` and the graded drive (whose raising part
         ``c^* / r`` grows with the energies it balances) are the large terms of ``A x``: they
         cancel to leave terms up to ~1e4 times smaller at chi ~ 500 gamma, so in working
-        precision the remainder would be their rounding.  The jumps (``R <= 1``: no larger than
-        the loss terms) are taken in working precision.
+        precision the remainder would be their rounding; the jumps' rounding set the floor of
+        the remaining cases (a g4 of a nearly empty mode, 1.0e-6 off with them in working
+        precision).
         """
         from . import krylov
 
         x = np.ascontiguousarray(x)
-        rest = b - self.jumps(x)
+        rest = b.copy()
         rest[:, 0, 0] = b[:, 0, 0] - self.vacuum_row * x[:, 0, 0]
         out = np.empty_like(x)
-        A1, A1T, _ = self.operators
-        krylov.graded_remainder(x, rest, self.drive, self.r, self.diagonal, A1, A1T, out)
+        krylov.graded_remainder(x, rest, self.drive, self.r, self.diagonal, self.gamma_flat, *self.operators, out)
         return out
 
     def residual(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -848,11 +846,11 @@ def _refine(system: _GradedSystem, x: np.ndarray, b: np.ndarray) -> np.ndarray:
     Measured on the 150 random hard points of the tests (cutoff 4, Krylov path), every reported
     N, g2, g3, g4 against a long-double-refined dense LU: without this step g3, g4 of nearly empty
     modes err by up to 1.0e-5 (tolerance 1e-12) and 1.0-1.5e-6 (1e-13, 1e-14); with it, by
-    3.1e-7 on the tests' seed 0 (seeds 1-4: 2.7e-7, 1.0e-6, 1.9e-7, 2.4e-7; the 1.0e-6 is g4_ccw
-    at the edge of the resolution rule: 7e-7 unrefined, 2.5e-7 with the remainder's jump terms
-    in long double, which set this floor), and the other numbers by
+    3.1e-7 on the tests' seed 0 (seeds 1-4: 3.6e-7, 4.7e-7, 1.9e-7, 3.4e-7), and the other numbers by
     1e-12 instead of 1e-10.  The correction must be solved to the remainder's rounding floor: to
-    1e-2 of the remainder, g2_ccw of a strong-drive point (seed 4) stayed 6.7e-6 off.  The
+    1e-2 of the remainder, g2_ccw of a strong-drive point (seed 4) stayed 6.7e-6 off; with the
+    remainder's jump terms in working precision, a g4_ccw at the edge of the resolution rule
+    (seed 2) 1.0e-6 (4.0e-7 with them in twice the precision).  The
     remainder in plain double precision (the GMRES operator's kernel) left 3e-6:
     its rounding is the error.  A point solved with the no-jump inverse must be refined with it:
     the level preconditioner reduced such a remainder only 0.58x (g2_ccw 1.6e-6 off, xi = 6.7).

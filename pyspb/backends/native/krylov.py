@@ -5,8 +5,8 @@
 * :func:`level_solve`: the preconditioner, one pass over the levels (row block by row block;
   packed input); :func:`level_preconditioned` applies it and then the Liouvillian.
 * :func:`graded_jumps`: the quantum-jump superoperator (the residual check).
-* :func:`graded_remainder`: the remainder ``b - A x`` with the energies and the drive summed in
-  twice the working precision (the refinement of nearly empty modes' answers).
+* :func:`graded_remainder`: the remainder ``b - A x`` with the energies, the drive and the jumps
+  summed in twice the working precision (the refinement of nearly empty modes' answers).
 * :func:`orthogonalize`: modified Gram-Schmidt of a new Krylov vector, point by point, and the next
   Krylov vector.
 * :func:`givens_rotate`: the Givens rotations keeping GMRES's least-squares problem triangular.
@@ -343,44 +343,54 @@ def _add_complex_product(total, c, v):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def graded_remainder(x, rest, drive, r, diagonal, A1, A1T, out):  # pragma: no cover - compiled
-    """``out = rest + i (E x - x E^* + G - G^H)`` per point, the sum in twice the working precision.
+def graded_remainder(x, rest, drive, r, diagonal, gamma, A1, A1T, A2, out):  # pragma: no cover - compiled
+    """``out = rest + i (E x - x E^* + G - G^H) - gamma (A1 y A1^T + A2 y A2^T)`` per point, the sum
+    in twice the working precision.
 
-    With ``rest = b - gamma (A1 y A1^T + A2 y A2^T)`` (the jumps, :func:`graded_jumps`, and the
-    vacuum equation) this is the remainder ``b - A x`` of the vacuum-fixed graded Liouvillian
-    (:func:`graded_liouvillian`), ``E`` the diagonal of H_eff and ``G = c A1 R x + c^* R^-1 A1^T x``
-    the graded drive.  The energies and the drive are the large terms of ``A x`` that cancel (up
-    to ~1e4 times what they leave at chi ~ 500 gamma): every one of their products is split
+    With ``rest = b`` and the vacuum equation's remainder at (0, 0), this is the remainder
+    ``b - A x`` of the vacuum-fixed graded Liouvillian (:func:`graded_liouvillian`), ``E`` the
+    diagonal of H_eff, ``G = c A1 R x + c^* R^-1 A1^T x`` the graded drive and ``y = R x R``.  The
+    energies, the drive and the jumps are the terms of ``A x`` that cancel (the energies up to
+    ~1e4 times what they leave at chi ~ 500 gamma): every one of their products is split
     exactly into a rounded value and its error (Dekker) and the sum is compensated (Dot2, Ogita,
     Rump and Oishi 2005), so the result is as if computed in twice the precision and then
-    rounded.  Element (0, 0) is ``rest``'s alone (the vacuum equation).
+    rounded.  The coefficients (``c a r``, ``c^* a / r``, ``gamma (a r)(a' r')``) are rounded once,
+    the same at every call: an operator perturbed by ~1e-16, whose remainder is exact.  (With
+    the jumps in working precision, their rounding was the floor of g4 of a nearly empty mode at
+    the edge of the resolution rule: 1.0e-6, against 2.5e-7 with them in long double.)
+    Element (0, 0) is ``rest``'s alone (the vacuum equation).
 
     Parameters
     ----------
     x : complex ndarray, shape (npts, d, d)
         Hermitian graded states.
     rest : complex ndarray, shape (npts, d, d)
-        The terms computed in working precision (Hermitian).
-    drive, r, diagonal :
-        As in :func:`level_solve`.
-    A1, A1T : tuple of ndarray
-        ``A1`` and ``A1^T`` in CSR form.
+        ``b``, and at (0, 0) the vacuum equation's remainder (Hermitian).
+    drive, r, diagonal, gamma :
+        As in :func:`graded_liouvillian`.
+    A1, A1T, A2 : tuple of ndarray
+        ``A1``, ``A1^T`` and ``A2`` in CSR form.
     out : complex ndarray, shape (npts, d, d)
         Receives the remainder (Hermitian).
     """
     npts, d = x.shape[0], x.shape[1]
     lowering = np.empty(A1[1].size, dtype=np.complex128)  # c a r of every stored entry of A1 R
     raising = np.empty(A1T[1].size, dtype=np.complex128)  # c^* a / r of every stored entry of R^-1 A1^T
+    A1_R, A2_R = np.empty(A1[2].size), np.empty(A2[2].size)  # a r of every stored entry of A1 R, A2 R
+    ones = np.ones(d)
     for n in range(npts):
-        xn, E, rn = x[n], diagonal[n], r[n]
+        xn, E, rn, g = x[n], diagonal[n], r[n], gamma[n]
         for p in range(A1[1].size):
             lowering[p] = drive[n] * (A1[2][p] * rn[A1[1][p]])
         for k in range(d):
             for p in range(A1T[0][k], A1T[0][k + 1]):
                 raising[p] = np.conj(drive[n]) * (A1T[2][p] / rn[k])
+        _scaled(A1, ones, rn, A1_R)
+        _scaled(A2, ones, rn, A2_R)
         for k in range(d):
             for l in range(k, d):
                 total = (0.0, 0.0, 0.0, 0.0)
+                jumps = (0.0, 0.0, 0.0, 0.0)
                 if k > 0 or l > 0:
                     total = _add_complex_product(total, E[k] - np.conj(E[l]), xn[k, l])
                     # + G_kl, then - conj(G_lk) as the sum of the conjugate products, negated
@@ -389,11 +399,23 @@ def graded_remainder(x, rest, drive, r, diagonal, A1, A1T, out):  # pragma: no c
                             total = _add_complex_product(total, w[p], xn[A[1][p], l])
                         for p in range(A[0][l], A[0][l + 1]):
                             total = _add_complex_product(total, -np.conj(w[p]), np.conj(xn[A[1][p], k]))
+                    # - gamma (A y A^T)_kl = - sum_ij gamma (a_ki r_i)(a_lj r_j) x_ij
+                    for A, AR in ((A1, A1_R), (A2, A2_R)):
+                        for p in range(A[0][k], A[0][k + 1]):
+                            for q in range(A[0][l], A[0][l + 1]):
+                                coefficient = -(g * (AR[p] * AR[q]))
+                                jumps = _add_complex_product(jumps, coefficient + 0j, xn[A[1][p], A[1][q]])
                 re, re_low, im, im_low = total
-                # rest + i V: real part rest.real - Im V, imaginary part rest.imag + Re V
+                jump_re, jump_re_low, jump_im, jump_im_low = jumps
+                # rest + i V - gamma J: real part rest.real - Im V + Re(-gamma J), imaginary part
+                # rest.imag + Re V + Im(-gamma J)
                 a, a_low = _two_sum(rest[n, k, l].real, -im)
+                a, a_low2 = _two_sum(a, jump_re)
                 b, b_low = _two_sum(rest[n, k, l].imag, re)
-                value = complex(a + (a_low - im_low), b + (b_low + re_low))
+                b, b_low2 = _two_sum(b, jump_im)
+                value = complex(
+                    a + ((a_low + a_low2) + (jump_re_low - im_low)), b + ((b_low + b_low2) + (jump_im_low + re_low))
+                )
                 out[n, l, k] = np.conj(value)
                 out[n, k, l] = value
 
