@@ -143,7 +143,7 @@ LEVEL_RESTARTS = 2
 REFINEMENT_RESTARTS = 2
 #: the refinement's GMRES (:func:`_refine`) stops when it has reduced the remainder by this factor
 #: (random hard points of the tests, five seeds: worst reported error 3.1e-7, 3.6e-7, 4.7e-7,
-#: 1.9e-7, 3.4e-7; with 1e-2 6.7e-6 on seed 4, a strong-drive point solved by the level
+#: 1.9e-7, 2.4e-7; with 1e-2 6.7e-6 on seed 4, a strong-drive point solved by the level
 #: preconditioner whose remainder one step to 1e-2 brought from 1.5e-11 to 1.3e-13, its rounding
 #: floor being ~2e-15)
 REFINEMENT_TOLERANCE = 1e-4
@@ -846,11 +846,11 @@ def _refine(system: _GradedSystem, x: np.ndarray, b: np.ndarray) -> np.ndarray:
     Measured on the 150 random hard points of the tests (cutoff 4, Krylov path), every reported
     N, g2, g3, g4 against a long-double-refined dense LU: without this step g3, g4 of nearly empty
     modes err by up to 1.0e-5 (tolerance 1e-12) and 1.0-1.5e-6 (1e-13, 1e-14); with it, by
-    3.1e-7 on the tests' seed 0 (seeds 1-4: 3.6e-7, 4.7e-7, 1.9e-7, 3.4e-7), and the other numbers by
+    3.1e-7 on the tests' seed 0 (seeds 1-4: 3.6e-7, 4.7e-7, 1.9e-7, 2.4e-7), and the other numbers by
     1e-12 instead of 1e-10.  The correction must be solved to the remainder's rounding floor: to
     1e-2 of the remainder, g2_ccw of a strong-drive point (seed 4) stayed 6.7e-6 off; with the
     remainder's jump terms in working precision, a g4_ccw at the edge of the resolution rule
-    (seed 2) 1.0e-6 (4.0e-7 with them in twice the precision).  The
+    (seed 2) 1.0e-6 (2.5e-7 with them in twice the precision).  The
     remainder in plain double precision (the GMRES operator's kernel) left 3e-6:
     its rounding is the error.  A point solved with the no-jump inverse must be refined with it:
     the level preconditioner reduced such a remainder only 0.58x (g2_ccw 1.6e-6 off, xi = 6.7).

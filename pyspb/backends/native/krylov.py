@@ -354,8 +354,9 @@ def graded_remainder(x, rest, drive, r, diagonal, gamma, A1, A1T, A2, out):  # p
     ~1e4 times what they leave at chi ~ 500 gamma): every one of their products is split
     exactly into a rounded value and its error (Dekker) and the sum is compensated (Dot2, Ogita,
     Rump and Oishi 2005), so the result is as if computed in twice the precision and then
-    rounded.  The coefficients (``c a r``, ``c^* a / r``, ``gamma (a r)(a' r')``) are rounded once,
-    the same at every call: an operator perturbed by ~1e-16, whose remainder is exact.  (With
+    rounded; the jumps as ``A y A^T = (A R) (x (A R)^T)``, the inner product kept in twice the
+    precision.  The coefficients (``c a r``, ``c^* a / r``, ``a r``, ``gamma a r``) are rounded
+    once, the same at every call: an operator perturbed by ~1e-16, whose remainder is exact.  (With
     the jumps in working precision, their rounding was the floor of g4 of a nearly empty mode at
     the edge of the resolution rule: 1.0e-6, against 2.5e-7 with them in long double.)
     Element (0, 0) is ``rest``'s alone (the vacuum equation).
@@ -378,6 +379,9 @@ def graded_remainder(x, rest, drive, r, diagonal, gamma, A1, A1T, A2, out):  # p
     raising = np.empty(A1T[1].size, dtype=np.complex128)  # c^* a / r of every stored entry of R^-1 A1^T
     A1_R, A2_R = np.empty(A1[2].size), np.empty(A2[2].size)  # a r of every stored entry of A1 R, A2 R
     ones = np.ones(d)
+    # x (A R)^T of each jump operator in twice the precision: [operator, part, i, l], part = real
+    # and its low word, imaginary and its low word
+    half = np.empty((2, 4, d, d))
     for n in range(npts):
         xn, E, rn, g = x[n], diagonal[n], r[n], gamma[n]
         for p in range(A1[1].size):
@@ -387,6 +391,16 @@ def graded_remainder(x, rest, drive, r, diagonal, gamma, A1, A1T, A2, out):  # p
                 raising[p] = np.conj(drive[n]) * (A1T[2][p] / rn[k])
         _scaled(A1, ones, rn, A1_R)
         _scaled(A2, ones, rn, A2_R)
+        for which, A, AR in ((0, A1, A1_R), (1, A2, A2_R)):
+            for i in range(d):
+                for l in range(d):
+                    re = re_low = im = im_low = 0.0
+                    for q in range(A[0][l], A[0][l + 1]):
+                        value = xn[i, A[1][q]]
+                        re, re_low = _add_product(re, re_low, AR[q], value.real)
+                        im, im_low = _add_product(im, im_low, AR[q], value.imag)
+                    half[which, 0, i, l], half[which, 1, i, l] = re, re_low
+                    half[which, 2, i, l], half[which, 3, i, l] = im, im_low
         for k in range(d):
             for l in range(k, d):
                 total = (0.0, 0.0, 0.0, 0.0)
@@ -399,12 +413,16 @@ def graded_remainder(x, rest, drive, r, diagonal, gamma, A1, A1T, A2, out):  # p
                             total = _add_complex_product(total, w[p], xn[A[1][p], l])
                         for p in range(A[0][l], A[0][l + 1]):
                             total = _add_complex_product(total, -np.conj(w[p]), np.conj(xn[A[1][p], k]))
-                    # - gamma (A y A^T)_kl = - sum_ij gamma (a_ki r_i)(a_lj r_j) x_ij
-                    for A, AR in ((A1, A1_R), (A2, A2_R)):
+                    # - gamma (A y A^T)_kl = - sum_i gamma (a_ki r_i) (x (A R)^T)_il
+                    jump_re = jump_re_low = jump_im = jump_im_low = 0.0
+                    for which, A, AR in ((0, A1, A1_R), (1, A2, A2_R)):
                         for p in range(A[0][k], A[0][k + 1]):
-                            for q in range(A[0][l], A[0][l + 1]):
-                                coefficient = -(g * (AR[p] * AR[q]))
-                                jumps = _add_complex_product(jumps, coefficient + 0j, xn[A[1][p], A[1][q]])
+                            i, coefficient = A[1][p], -(g * AR[p])
+                            jump_re, jump_re_low = _add_product(jump_re, jump_re_low, coefficient, half[which, 0, i, l])
+                            jump_re_low += coefficient * half[which, 1, i, l]
+                            jump_im, jump_im_low = _add_product(jump_im, jump_im_low, coefficient, half[which, 2, i, l])
+                            jump_im_low += coefficient * half[which, 3, i, l]
+                    jumps = (jump_re, jump_re_low, jump_im, jump_im_low)
                 re, re_low, im, im_low = total
                 jump_re, jump_re_low, jump_im, jump_im_low = jumps
                 # rest + i V - gamma J: real part rest.real - Im V + Re(-gamma J), imaginary part
