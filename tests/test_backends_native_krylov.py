@@ -11,6 +11,15 @@ def _random_hermitian(rng, n, d):
     return x + np.conj(np.swapaxes(x, 1, 2))
 
 
+def _random_case(seed, n, cutoff=4):
+    """A generator seeded with ``seed``, the excitation basis, n random Hermitian states and the
+    points' data (:func:`_random_point_data`), drawn in that order."""
+    rng = np.random.default_rng(seed)
+    basis = excitation_basis(cutoff)
+    x = _random_hermitian(rng, n, basis.dim)
+    return rng, basis, x, *_random_point_data(rng, basis, n)
+
+
 def _random_point_data(rng, basis, n):
     """Grading ratios, gamma, drive c, diagonal E of H_eff and vacuum weights of n random points."""
     r = rng.uniform(0.1, 2.0, size=(n, basis.dim))
@@ -48,12 +57,9 @@ def test_graded_jumps_match_dense_products():
 def test_graded_liouvillian_matches_dense_products():
     """The sparse kernel (packed output) against ``-i (H x - x H^H) + jumps`` from dense matrices,
     vacuum equation replaced."""
-    rng = np.random.default_rng(2)
-    cutoff = 4
-    basis = excitation_basis(cutoff)
-    d, n = basis.dim, 3
-    x = _random_hermitian(rng, n, d)
-    r, gamma, c, E, vacuum_row = _random_point_data(rng, basis, n)
+    cutoff, n = 4, 3
+    _, basis, x, r, gamma, c, E, vacuum_row = _random_case(2, n, cutoff)
+    d = basis.dim
     hermitian = native._hermitian(d)
     out = np.full((n, d * d), np.nan)
     args = (x, vacuum_row, c, r, E, gamma, native._level_blocks(cutoff)[1], *native._sparse_operators(cutoff))
@@ -70,12 +76,9 @@ def test_graded_liouvillian_matches_dense_products():
 def test_level_solve_inverts_the_level_lower_part():
     """``level_solve`` solves ``M x = z`` with ``M x = D x - i (B x - x B^H)``, ``B`` the drive's
     raising part (dense here), vacuum equation replaced; ``graded_liouvillian(full=False)`` is ``M``."""
-    rng = np.random.default_rng(4)
-    cutoff = 4
-    basis = excitation_basis(cutoff)
-    d, n = basis.dim, 3
-    z = _random_hermitian(rng, n, d)
-    r, gamma, c, E, vacuum_row = _random_point_data(rng, basis, n)
+    cutoff, n = 4, 3
+    _, basis, z, r, gamma, c, E, vacuum_row = _random_case(4, n, cutoff)
+    d = basis.dim
     hermitian = native._hermitian(d)
     operators = native._sparse_operators(cutoff)
     starts, row_offset = native._level_blocks(cutoff)
@@ -163,12 +166,9 @@ def test_graded_remainder_is_exact_where_the_terms_cancel(energy):
     loss (where the energies dominate), or ~1 (where the jumps are as large: in working precision
     they missed the remainder by their rounding).  Coefficients as the kernel forms them (in
     double: ``c a r``, ``c^* a / r``, ``a r``, ``gamma a r``)."""
-    rng = np.random.default_rng(6)
-    cutoff = 4
-    basis = excitation_basis(cutoff)
-    d, n = basis.dim, 2
-    x = _random_hermitian(rng, n, d)
-    r, gamma, c, E, vacuum_row = _random_point_data(rng, basis, n)
+    cutoff, n = 4, 2
+    rng, basis, x, r, gamma, c, E, vacuum_row = _random_case(6, n, cutoff)
+    d = basis.dim
     E = energy * rng.normal(size=(n, d)) - 0.5j * gamma[:, None] * basis.K
     operators = native._sparse_operators(cutoff)
     A1, A2 = basis.A1.toarray(), basis.A2.toarray()
