@@ -132,14 +132,16 @@ def test_what_the_sweeps_accept_is_the_steady_state(Delta, J_abs, J_arg, chi, xi
 
 
 @pytest.mark.parametrize("cutoff", [1, 4, 6])
-def test_level_sweeps_repeat_the_block_sweeps(cutoff):
-    """The level-by-level layout (few points) performs the same iteration as the block layout."""
+@pytest.mark.parametrize("npts", [2, 5])
+def test_level_sweeps_repeat_the_block_sweeps(cutoff, npts):
+    """The level-by-level layout (few points: its kernel with the products slot by slot, and by
+    lane) performs the same iteration as the block layout."""
     from pyspb.backends.native.levels import LevelSweeps
 
-    Delta, J, chi, xi, _ = native.in_units_of_gamma(*random_points(5, seed=40 + cutoff))
+    Delta, J, chi, xi, _ = native.in_units_of_gamma(*random_points(npts, seed=40 + cutoff))
     basis = excitation_basis(cutoff)
-    slots = np.arange(5)
-    level, block = LevelSweeps(basis, 5), gauss_seidel._Sweeps(basis, 5)
+    slots = np.arange(npts)
+    level, block = LevelSweeps(basis, npts), gauss_seidel._Sweeps(basis, npts)
     for sweeps in (level, block):
         sweeps.fill(slots, slots, Delta, J, chi, xi)
     for _ in range(4):

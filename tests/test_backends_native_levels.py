@@ -7,7 +7,7 @@ from reference import qutip_model, random_points
 
 from pyspb.backends import native
 from pyspb.backends.native import gauss_seidel
-from pyspb.backends.native.levels import LevelSweeps, level_operators
+from pyspb.backends.native.levels import SCALAR_SLOTS, LevelSweeps, level_operators
 from pyspb.model import excitation_basis
 
 
@@ -40,11 +40,13 @@ def frame_liouvillian(Delta, J, chi, xi, cutoff):
 
 
 @pytest.mark.parametrize("cutoff", [2, 3])
-def test_a_level_sweep_is_gauss_seidel_by_level_of_qutips_liouvillian(cutoff):
+@pytest.mark.parametrize("npts", [SCALAR_SLOTS, SCALAR_SLOTS + 1])
+def test_a_level_sweep_is_gauss_seidel_by_level_of_qutips_liouvillian(cutoff, npts):
     """One compiled sweep from random Hermitian states equals a dense block Gauss-Seidel step
     (levels s = K + K' in turn, each level's equations solved exactly, vacuum fixed) on
-    QuTiP's Liouvillian in the same frame, and measures what it should on the populations."""
-    points = native.in_units_of_gamma(*random_points(4, seed=70 + cutoff))
+    QuTiP's Liouvillian in the same frame, and measures what it should on the populations;
+    with the sparse products slot by slot (up to SCALAR_SLOTS points) and by lane (more)."""
+    points = native.in_units_of_gamma(*random_points(npts, seed=70 + cutoff))
     Delta, J, chi, xi = points[:4]
     ops = level_operators(cutoff)
     d, levels = ops.dim, ops.levels

@@ -740,13 +740,14 @@ def _perturbative_ratios(Delta, J, chi, xi, gamma, basis: ExcitationBasis) -> np
     resonance.  It over-estimates a blockaded level, which is the safe side.
     """
     K = basis.K
-    levels = K.max() + 1
+    levels = np.arange(1, K.max() + 1)
     energy = basis.energies(Delta, J, chi)
     distance = np.abs(energy - 0.5j * gamma[:, None] * K)
-    ratio = np.ones((Delta.size, levels))
-    for level in range(1, levels):
-        nearest = distance[:, K == level].min(axis=1)
-        ratio[:, level] = xi * np.sqrt(level) / nearest
+    ratio = np.ones((Delta.size, levels.size + 1))
+    # the basis is sorted by photon number (as the level solve checks): the nearest level of
+    # every K in one reduction
+    nearest = np.minimum.reduceat(distance, np.searchsorted(K, levels), axis=1)
+    ratio[:, 1:] = xi[:, None] * np.sqrt(levels) / nearest
     return np.clip(ratio, WEIGHT_FLOOR, 1.0)
 
 
@@ -1038,8 +1039,9 @@ def steady_state_excitation_basis(
         results["out"][index] = values
 
     ratios = _perturbative_ratios(Delta, J, chi, xi, gamma, basis)
-    sweepable = np.flatnonzero((xi != 0) & ~gauss_seidel.underflows(ratios))
-    left = [np.setdiff1d(np.arange(npts), sweepable)]
+    swept = (xi != 0) & ~gauss_seidel.underflows(ratios)
+    sweepable = np.flatnonzero(swept)
+    left = [np.flatnonzero(~swept)]
     sweep_batch = int(min(SWEEP_BATCH, max(16, BATCH_BYTES // (64 * d * d))))
     if basis.cutoff <= gauss_seidel.LEVEL_SWEEP_MAX_CUTOFF:
         # compiled level sweeps (no GIL, a few dozen points at a time): split from 2 x 4 points

@@ -179,12 +179,13 @@ def _judge(change, norm, terms, index, sweeps, previous, ratio, tolerance, rules
         ratio[n] = q if checked else np.inf
 
 
-@lru_cache(maxsize=1)
 def judge_kernel():
-    """:func:`_judge` compiled by numba (on the first call; cached on disk)."""
-    import numba
+    """:func:`_judge` compiled by numba (:data:`pyspb.backends.native.levels.judge`: numba is
+    imported with that module, at the first sweep).
+    """
+    from .levels import judge
 
-    return numba.njit(cache=True, nogil=True)(_judge)
+    return judge
 
 
 class SweepSlots:
@@ -216,6 +217,19 @@ class SweepSlots:
     def empty(self, slots: np.ndarray) -> None:
         """Free ``slots``; their last states stay there (bounded) until refilled or shrunk."""
         self.index[slots] = -1
+
+    def advance(self, tolerance: float, rules: tuple, status: np.ndarray) -> None:
+        """Sweep until a busy slot finishes: ``status`` 1 (converged) or 2 (failed) there, 0 elsewhere.
+
+        ``rules`` are those of :func:`_judge`.  The layouts' ``sweep`` and the judge, in turn.
+        """
+        judge = judge_kernel()
+        while True:
+            with np.errstate(all="ignore"):  # a diverging point overflows in its own slot only
+                change, norm, terms = self.sweep()  # type: ignore[attr-defined]
+            judge(change, norm, terms, self.index, self.sweeps, self.previous, self.ratio, tolerance, rules, status)
+            if status.any():
+                return
 
     def keep_busy(self) -> np.ndarray:
         """Drop the progress of empty slots; returns the slots kept (for the layout's arrays)."""
@@ -353,7 +367,6 @@ def sweep_steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: fl
     slots = max(1, min(batch, points, LEVEL_SWEEP_POINTS if by_level else batch))
     sweeps: _Sweeps | LevelSweeps = (LevelSweeps if by_level else _Sweeps)(basis, slots)
     queued = 0
-    judge = judge_kernel()
     rules = (FIRST_CHECK, float(SLOWEST_CONTRACTION), MAX_SWEEPS, REFERENCE_PHOTONS)
     status = np.zeros(slots, dtype=np.int8)
     while True:
@@ -370,13 +383,10 @@ def sweep_steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: fl
             status = status[: sweeps.slots]
         if free.size == sweeps.slots:  # nothing left to sweep
             return
-        with np.errstate(all="ignore"):  # a diverging point overflows in its own slot only
-            change, norm, terms = sweeps.sweep()
-        judge(change, norm, terms, sweeps.index, sweeps.sweeps, sweeps.previous, sweeps.ratio, tolerance, rules, status)
+        sweeps.advance(tolerance, rules, status)
         finished = np.flatnonzero(status)
-        if finished.size:
-            yield sweeps.index[finished], sweeps.states(finished), status[finished] == 1
-            sweeps.empty(finished)
+        yield sweeps.index[finished], sweeps.states(finished), status[finished] == 1
+        sweeps.empty(finished)
 
 
 def steady_states(Delta, J, chi, xi, basis: ExcitationBasis, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
