@@ -9,7 +9,7 @@ from reference import assert_stationary_density_matrix, kerr_moments, model_stra
 
 from pyspb.backends import native
 from pyspb.backends.native import gauss_seidel
-from pyspb.model import liouvillian
+from pyspb.model import excitation_basis, liouvillian
 from pyspb.observables import correlations
 
 
@@ -311,6 +311,36 @@ def test_hermitian_packing_is_an_isometry_and_inverts():
     assert u.dtype == float and u.shape == (3, d * d)
     np.testing.assert_allclose(np.sum(u * v, axis=1), np.einsum("nkl,nkl->n", np.conj(x), y).real, rtol=1e-13)
     np.testing.assert_allclose(packing.unpack(u), x, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("cutoff", [4, 7])
+def test_the_residual_check_matches_dense_products(cutoff):
+    """``_GradedSystem.residual`` (sparse kernels, packed) against the definition from dense
+    matrices: ``|S x + J x|`` without the vacuum equation over ``|S x| + |J x| + |(|E_k| + |E_l|) x_kl|``,
+    ``S x = -i (H x - x H^H)``; on states of any memory layout."""
+    rng = np.random.default_rng(cutoff)
+    basis = excitation_basis(cutoff)
+    Delta, J, chi, xi, gamma = native.in_units_of_gamma(*random_points(4, seed=cutoff))
+    ratios = native._perturbative_ratios(Delta, J, chi, xi, gamma, basis)
+    system = native._GradedSystem(Delta, J, chi, xi, gamma, basis, ratios)
+    system.vacuum_row = rng.uniform(0.5, 2.0, size=4)
+    d = basis.dim
+    M = rng.normal(size=(4, d, d)) + 1j * rng.normal(size=(4, d, d))
+    x = np.swapaxes(M + np.conj(np.swapaxes(M, 1, 2)), 1, 2)  # Hermitian, not C-contiguous
+    residual, scale = system.residual(x)
+    A1, A2 = basis.A1.toarray(), basis.A2.toarray()
+    for n in range(4):
+        r, c, E = system.r[n], system.drive[n], system.diagonal[n]
+        H = np.diag(E) + c * A1 * r[None, :] + np.conj(c) * A1.T / r[:, None]
+        no_jump = -1j * (H @ x[n] - x[n] @ np.conj(H.T))
+        y = np.outer(r, r) * x[n]
+        jumps = gamma[n] * (A1 @ y @ A1.T + A2 @ y @ A2.T)
+        total = no_jump + jumps
+        total[0, 0] = 0.0
+        energies = (np.abs(E)[:, None] + np.abs(E)[None, :]) * np.abs(x[n])
+        expected_scale = sum(np.linalg.norm(term) for term in (no_jump, jumps, energies))
+        assert scale[n] == pytest.approx(expected_scale, rel=1e-13)
+        assert residual[n] == pytest.approx(np.linalg.norm(total) / expected_scale, rel=1e-12)
 
 
 def _matrix_operator(matrices):
