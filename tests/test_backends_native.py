@@ -343,6 +343,48 @@ def test_the_residual_check_matches_dense_products(cutoff):
         assert residual[n] == pytest.approx(np.linalg.norm(total) / expected_scale, rel=1e-12)
 
 
+@pytest.mark.parametrize("restart", [native.RESTART, 12])
+def test_the_compiled_level_gmres_solves_every_point(restart):
+    """``krylov.level_gmres`` (every point's GMRES compiled, restarted every ``restart`` vectors):
+    the iterates of the batched ``_gmres`` on the same operator, and where converged, a dense
+    solve of that operator (assembled column by column), on strong-drive points at cutoff 3; an
+    answer given as the start is kept."""
+    from pyspb.backends.native import krylov
+
+    basis = excitation_basis(3)
+    Delta, J, chi, xi, gamma = native.in_units_of_gamma(*random_points(4, seed=9))
+    xi = xi * 10  # strong drive: the level sweeps would give up
+    ratios = native._perturbative_ratios(Delta, J, chi, xi, gamma, basis)
+    system = native._GradedSystem(Delta, J, chi, xi, gamma, basis, ratios)
+    size = basis.dim**2
+    b = np.zeros((4, size))
+    b[:, 0] = 1.0
+    fixed = (system.starts, system.row_offset, *system.operators)
+
+    def solve(start=None):
+        z, residual = np.full_like(b, np.nan), np.full(4, np.nan)
+        args = (b, b if start is None else start, start is not None, 1e-12, restart, 10)
+        krylov.level_gmres(*args, *system.point_data(), *fixed, z, residual)
+        return z, residual
+
+    z, residual = solve()
+    batched, batched_residual = native._gmres(
+        lambda v, active: system.subset(active).preconditioned(v), b, 1e-12, restart, 10
+    )
+    np.testing.assert_allclose(z, batched, rtol=0, atol=1e-12 * np.abs(batched).max())
+    np.testing.assert_allclose(residual, batched_residual, rtol=0.1, atol=1e-12)
+    assert np.sum(residual <= 1e-12) >= 3  # (GMRES(12) stalls on one point)
+    for n in np.flatnonzero(residual <= 1e-12):
+        one = system.subset(np.array([n]))
+        dense = np.stack([one.preconditioned(column[None])[0] for column in np.eye(size)], axis=1)
+        exact = np.linalg.solve(dense, b[n])
+        np.testing.assert_allclose(z[n], exact, rtol=0, atol=1e-9 * np.abs(exact).max())
+    again, residual_again = solve(start=z)
+    done = residual <= 1e-12
+    np.testing.assert_allclose(again[done], z[done], rtol=0, atol=1e-11 * np.abs(z).max())
+    assert np.all(residual_again[done] <= 1e-12)
+
+
 def _matrix_operator(matrices):
     return lambda x, active: np.einsum("nij,nj->ni", matrices[active], x)
 

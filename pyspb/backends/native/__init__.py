@@ -547,9 +547,13 @@ class _GradedSystem:
 
         x = np.empty((self.npts, self.dim, self.dim), dtype=complex)
         out = np.empty((self.npts, self.dim**2))
-        args = (self.vacuum_row, self.drive, self.r, self.diagonal, self.gamma_flat, self.starts, self.row_offset)
+        args = (*self.point_data(), self.starts, self.row_offset)
         krylov.level_preconditioned(np.ascontiguousarray(z), *args, *self.operators, x, out)
         return out
+
+    def point_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What the kernels take per point: ``vacuum_row, drive, r, diagonal, gamma`` (contiguous)."""
+        return self.vacuum_row, self.drive, self.r, self.diagonal, self.gamma_flat
 
     def start(self, x: np.ndarray) -> np.ndarray:
         """A packed ``z`` with ``P z = x`` (``P^-1 x``): the GMRES start for a first guess ``x``."""
@@ -790,6 +794,28 @@ def _solve_graded(
     """
     npts, d = b.shape[0], b.shape[1]
     hermitian = _hermitian(d)
+    x0 = None if start is None or not np.any(start) else system.start(start)
+    if system.preconditioner == "levels":
+        # every point's GMRES in one compiled call (the same algorithm as _gmres, point by point)
+        from . import krylov
+
+        packed = hermitian.pack(b)
+        z, residual = np.empty_like(packed), np.empty(npts)
+        krylov.level_gmres(
+            packed,
+            packed if x0 is None else np.ascontiguousarray(x0),
+            x0 is not None,
+            tolerance,
+            RESTART,
+            restarts,
+            *system.point_data(),
+            system.starts,
+            system.row_offset,
+            *system.operators,
+            z,
+            residual,
+        )
+        return system.precondition(z), residual
 
     last: dict[bytes, _GradedSystem] = {}  # the system of the points still iterating, made once
 
@@ -804,7 +830,6 @@ def _solve_graded(
             sub = last[key]
         return sub.preconditioned(v)
 
-    x0 = None if start is None or not np.any(start) else system.start(start)
     v, residual = _gmres(operator, hermitian.pack(b), tolerance, RESTART, restarts, x0=x0)
     return system.precondition(v), residual
 

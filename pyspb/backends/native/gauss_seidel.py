@@ -218,19 +218,6 @@ class SweepSlots:
         """Free ``slots``; their last states stay there (bounded) until refilled or shrunk."""
         self.index[slots] = -1
 
-    def advance(self, tolerance: float, rules: tuple, status: np.ndarray) -> None:
-        """Sweep until a busy slot finishes: ``status`` 1 (converged) or 2 (failed) there, 0 elsewhere.
-
-        ``rules`` are those of :func:`_judge`.  The layouts' ``sweep`` and the judge, in turn.
-        """
-        judge = judge_kernel()
-        while True:
-            with np.errstate(all="ignore"):  # a diverging point overflows in its own slot only
-                change, norm, terms = self.sweep()  # type: ignore[attr-defined]
-            judge(change, norm, terms, self.index, self.sweeps, self.previous, self.ratio, tolerance, rules, status)
-            if status.any():
-                return
-
     def keep_busy(self) -> np.ndarray:
         """Drop the progress of empty slots; returns the slots kept (for the layout's arrays)."""
         keep = np.flatnonzero(self.index >= 0)
@@ -273,6 +260,18 @@ class _Sweeps(SweepSlots):
         keep = self.keep_busy()
         self.strips = [np.ascontiguousarray(strip[:, :, keep]) for strip in self.strips]
         self.inverse_D = {key: np.ascontiguousarray(value[:, :, keep]) for key, value in self.inverse_D.items()}
+
+    def advance(self, tolerance: float, rules: tuple, status: np.ndarray) -> None:
+        """Sweep until a busy slot finishes: ``status`` 1 (converged) or 2 (failed) there, 0
+        elsewhere (``rules`` as :func:`_judge` takes them): :meth:`sweep` and the judge in turn.
+        """
+        judge = judge_kernel()
+        while np.any(self.index >= 0):
+            with np.errstate(all="ignore"):  # a diverging point overflows in its own slot only
+                change, norm, terms = self.sweep()
+            judge(change, norm, terms, self.index, self.sweeps, self.previous, self.ratio, tolerance, rules, status)
+            if status.any():
+                return
 
     def sweep(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One sweep over all blocks; returns the populations' squared change, squared size and

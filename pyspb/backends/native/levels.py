@@ -356,7 +356,7 @@ class LevelSweeps(SweepSlots):
         return change, norm, terms
 
     def advance(self, tolerance: float, rules: tuple, status: np.ndarray) -> None:
-        """Sweep until a busy slot finishes (as ``SweepSlots.advance``), in one compiled call."""
+        """Sweep until a busy slot finishes (as ``gauss_seidel._Sweeps.advance``), in one compiled call."""
         ops = self.ops
         sweep_until_finished(
             self.slots <= SCALAR_SLOTS,
