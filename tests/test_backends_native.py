@@ -121,6 +121,23 @@ def test_batches_and_threads_do_not_change_results(monkeypatch):
     np.testing.assert_allclose(together, apart, rtol=1e-9, atol=1e-18)
 
 
+def test_krylov_batches_handed_over_by_the_sweeps_give_the_same_states(monkeypatch):
+    """With two workers the points the sweeps give up go to Krylov batches as they are found
+    (two points per batch here; they may start while other points are still swept): the same
+    states as one worker that sweeps first and then solves the rest, every point counted once."""
+    Delta, J, chi, xi, gamma = random_points(12, seed=5)
+    xi = np.where(np.arange(12) % 2 == 0, 8 * xi + 1.0, xi)  # every other point strongly driven
+    one_worker, two_workers = {}, {}
+    alone = native.steady_state_populations(Delta, J, chi, xi, gamma, cutoff=4, threads=1, paths=one_worker)
+    # two points per Krylov batch: the points given up in one sweep fill batches and leave some
+    monkeypatch.setattr(native, "BATCH_BYTES", 2 * native._krylov_bytes_per_element() * excitation_basis(4).dim ** 2)
+    side_by_side = native.steady_state_populations(Delta, J, chi, xi, gamma, cutoff=4, threads=2, paths=two_workers)
+    np.testing.assert_allclose(side_by_side, alone, rtol=1e-9, atol=1e-18)
+    assert one_worker == two_workers
+    assert two_workers["krylov"] >= 6 and two_workers["level_sweeps"] >= 1
+    assert sum(two_workers.values()) == 12
+
+
 @settings(max_examples=int(os.environ.get("PYSPB_HYPOTHESIS_EXAMPLES", "25")), deadline=None)
 @given(**model_strategies(), xi=st.floats(0, 1.2), gamma=st.floats(0.05, 3))
 # found by hypothesis: J = 0 at cutoff 3, where the previous Krylov path returned rho 1.5e-9 off

@@ -94,7 +94,7 @@ import numbers
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -1082,7 +1082,7 @@ def steady_state_excitation_basis(
     ratios = _perturbative_ratios(Delta, J, chi, xi, gamma, basis)
     swept = (xi != 0) & ~gauss_seidel.underflows(ratios)
     sweepable = np.flatnonzero(swept)
-    left = [np.flatnonzero(~swept)]
+    unswept = np.flatnonzero(~swept)  # xi = 0 (the vacuum), or levels that would underflow
     sweep_batch = int(min(SWEEP_BATCH, max(16, BATCH_BYTES // (64 * d * d))))
     if basis.cutoff <= gauss_seidel.LEVEL_SWEEP_MAX_CUTOFF:
         # compiled level sweeps (no GIL, a few dozen points at a time): split from 2 x 4 points
@@ -1092,49 +1092,86 @@ def steady_state_excitation_basis(
         sweepers = max(1, min(workers, -(-sweepable.size // sweep_batch)))
     sweep_parts = [sweepable[w::sweepers] for w in range(sweepers)]
 
-    def sweep(part: np.ndarray) -> None:
+    # the points the sweeps give up go on to the Krylov solver in batches of this size as they
+    # are found, the rest when the sweeps are done
+    batch = _krylov_batch(npts, d, workers)
+    pending: list[np.ndarray] = []  # points the sweeps gave up, not yet in a Krylov batch
+    krylov_tasks: list[Future] = []
+
+    def krylov(part: np.ndarray) -> None:
+        lu_points: list[int] = []
+        states = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance, lu_points)
+        deliver(part, states)
+        with lock:
+            counts["sparse_lu"] += len(lu_points)
+            counts["krylov"] += part.size - len(lu_points)
+
+    def hand_over(points: np.ndarray, pool: ThreadPoolExecutor | None) -> None:
+        """Queue points for the Krylov solver; with a pool, start batches as soon as they are full."""
+        with lock:
+            pending.append(points)
+            waiting = np.concatenate(pending)
+            full = waiting.size // batch * batch
+            if pool is None or full == 0:
+                return
+            pending[:] = [waiting[full:]]
+            krylov_tasks.extend(pool.submit(krylov, part) for part in _krylov_parts(waiting[:full], batch))
+
+    def sweep(part: np.ndarray, pool: ThreadPoolExecutor | None) -> None:
         args = (Delta[part], J[part], chi[part], xi[part])
         for where, states, converged in gauss_seidel.sweep_steady_states(*args, basis, tolerance, sweep_batch):
             if converged.any():
                 deliver(part[where[converged]], states[converged])
             if not converged.all():
-                with lock:
-                    left.append(part[where[~converged]])
+                hand_over(part[where[~converged]], pool)
 
     # small matrices: one BLAS thread per worker, workers side by side (BLAS releases the GIL)
     with _blas_controller().limit(limits=1, user_api="blas"):
-        _run(sweep, sweep_parts, sweepers)
-        rest = np.sort(np.concatenate(left))
-        counts["level_sweeps"] += npts - rest.size
-        batch = max(1, int(BATCH_BYTES // (_krylov_bytes_per_element() * d * d)))
-        # two batches per worker keep both cores busy to the end; small matrices want big
-        # batches, or Python overhead dominates
-        smallest = max(4, 16384 // (d * d))
-        batch = min(batch, max(smallest, -(-rest.size // (2 * workers))), max(1, -(-rest.size // workers)))
-        # the Krylov vectors of the batches running side by side fit in the last-level cache:
-        # Gram-Schmidt reads them all at every iteration (Kerr side, cutoff 10, one thread: 8
-        # points a batch 25.7 ms/pt, 2-4 points 18.8-19.1 ms/pt; at cutoff 7 this keeps 8)
-        batch = min(batch, max(1, _last_level_cache() // (workers * 8 * (RESTART + 1) * d * d)))
-        # every batch a sample of the whole call (every n-th point): along a scan the work per
-        # point grows with the drive, and contiguous batches left the hardest one for last
-        batches = -(-rest.size // batch)
-        parts = [rest[first::batches] for first in range(batches)]
-
-        def krylov(part: np.ndarray) -> None:
-            lu_points: list[int] = []
-            states = _solve_batch(Delta[part], J[part], chi[part], xi[part], gamma[part], basis, tolerance, lu_points)
-            deliver(part, states)
-            with lock:
-                counts["sparse_lu"] += len(lu_points)
-                counts["krylov"] += part.size - len(lu_points)
-
-        _run(krylov, parts, workers)
+        if workers == 1 or sweepers == 1:
+            for part in sweep_parts:
+                sweep(part, None)
+            _run(krylov, _krylov_parts(np.sort(np.concatenate([unswept, *pending])), batch), workers)
+        else:
+            # one pool for both: a worker that is done sweeping starts on the points the other
+            # worker's sweeps gave up (a few slowly converging points no longer hold them back)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for task in [pool.submit(sweep, part, pool) for part in sweep_parts]:
+                    task.result()
+                for part in _krylov_parts(np.sort(np.concatenate([unswept, *pending])), batch):
+                    krylov_tasks.append(pool.submit(krylov, part))
+                for task in krylov_tasks:
+                    task.result()
+        counts["level_sweeps"] += npts - counts["krylov"] - counts["sparse_lu"]
     if "out" not in results:  # no points
         deliver(np.zeros(0, dtype=int), np.zeros((0, d, d), dtype=complex))
     if paths is not None:
         for key, value in counts.items():
             paths[key] = paths.get(key, 0) + value
     return results["out"]
+
+
+def _krylov_batch(points: int, d: int, workers: int) -> int:
+    """Points per Krylov batch in a call of ``points`` points of dimension ``d`` with ``workers``
+    workers (not all of them may reach the Krylov solver).
+    """
+    batch = max(1, int(BATCH_BYTES // (_krylov_bytes_per_element() * d * d)))
+    # two batches per worker keep both cores busy to the end; small matrices want big
+    # batches, or Python overhead dominates
+    smallest = max(4, 16384 // (d * d))
+    batch = min(batch, max(smallest, -(-points // (2 * workers))), max(1, -(-points // workers)))
+    # the Krylov vectors of the batches running side by side fit in the last-level cache (those of
+    # the no-jump inverse's batched GMRES; Kerr side, cutoff 10, one thread: 8 points a batch
+    # 25.7 ms/pt, 2-4 points 18.8-19.1 ms/pt; at cutoff 7 this keeps 8)
+    return min(batch, max(1, _last_level_cache() // (workers * 8 * (RESTART + 1) * d * d)))
+
+
+def _krylov_parts(points: np.ndarray, batch: int) -> list[np.ndarray]:
+    """``points`` in batches of at most ``batch``, each a sample of the whole (every n-th point):
+    along a scan the work per point grows with the drive, and contiguous batches left the
+    hardest one for last.
+    """
+    batches = -(-points.size // batch)
+    return [points[first::batches] for first in range(batches)]
 
 
 @lru_cache(maxsize=1)
