@@ -123,13 +123,26 @@ def test_batches_and_threads_do_not_change_results(monkeypatch):
 
 def test_krylov_batches_handed_over_by_the_sweeps_give_the_same_states(monkeypatch):
     """With two workers the points the sweeps give up go to Krylov batches as they are found
-    (two points per batch here; they may start while other points are still swept): the same
-    states as one worker that sweeps first and then solves the rest, every point counted once."""
+    (here two points per batch, the points given up in groups of three: every group fills a
+    batch and leaves one point for later): the same states as one worker that sweeps first and
+    then solves the rest, every point solved and counted once."""
     Delta, J, chi, xi, gamma = random_points(12, seed=5)
     xi = np.where(np.arange(12) % 2 == 0, 8 * xi + 1.0, xi)  # every other point strongly driven
     one_worker, two_workers = {}, {}
     alone = native.steady_state_populations(Delta, J, chi, xi, gamma, cutoff=4, threads=1, paths=one_worker)
-    # two points per Krylov batch: the points given up in one sweep fill batches and leave some
+    sweeps = gauss_seidel.sweep_steady_states
+
+    def given_up_in_threes(*args, **kwargs):
+        found = list(sweeps(*args, **kwargs))
+        for where, states, converged in found:
+            if converged.any():
+                yield where[converged], states[converged], converged[converged]
+        where = np.concatenate([where[~converged] for where, _, converged in found])
+        states = np.concatenate([states[~converged] for _, states, converged in found])
+        for first in range(0, where.size, 3):
+            yield where[first : first + 3], states[first : first + 3], np.zeros(where[first : first + 3].size, bool)
+
+    monkeypatch.setattr(gauss_seidel, "sweep_steady_states", given_up_in_threes)
     monkeypatch.setattr(native, "BATCH_BYTES", 2 * native._krylov_bytes_per_element() * excitation_basis(4).dim ** 2)
     side_by_side = native.steady_state_populations(Delta, J, chi, xi, gamma, cutoff=4, threads=2, paths=two_workers)
     np.testing.assert_allclose(side_by_side, alone, rtol=1e-9, atol=1e-18)
@@ -400,6 +413,35 @@ def test_the_compiled_level_gmres_solves_every_point(restart):
     done = residual <= 1e-12
     np.testing.assert_allclose(again[done], z[done], rtol=0, atol=1e-11 * np.abs(z).max())
     assert np.all(residual_again[done] <= 1e-12)
+
+
+def test_the_compiled_level_gmres_uses_a_start_and_edge_cases_as_the_batched_gmres():
+    """A start after a short budget (3 vectors, one cycle: the iterate depends on how the start
+    is scaled and used), a zero start next to a non-zero one (scaled by 0), and b = 0 (a NaN
+    residual, not an error): ``krylov.level_gmres`` as the batched ``_gmres``."""
+    from pyspb.backends.native import krylov
+
+    basis = excitation_basis(3)
+    Delta, J, chi, xi, gamma = native.in_units_of_gamma(*random_points(4, seed=9))
+    xi = xi * 10
+    ratios = native._perturbative_ratios(Delta, J, chi, xi, gamma, basis)
+    system = native._GradedSystem(Delta, J, chi, xi, gamma, basis, ratios)
+    size = basis.dim**2
+    b = np.zeros((4, size))
+    b[:3, 0] = 1.0  # the last point: b = 0
+    start = np.random.default_rng(1).normal(size=(4, size)) * 0.1
+    start[1] = 0.0
+    fixed = (system.starts, system.row_offset, *system.operators)
+    z, residual = np.full_like(b, np.nan), np.full(4, np.nan)
+    krylov.level_gmres(b, start, True, 1e-12, 3, 1, *system.point_data(), *fixed, z, residual)
+    with np.errstate(all="ignore"):
+        batched, batched_residual = native._gmres(
+            lambda v, active: system.subset(active).preconditioned(v), b, 1e-12, 3, 1, x0=start
+        )
+    np.testing.assert_allclose(z[:3], batched[:3], rtol=0, atol=1e-12 * np.abs(batched[:3]).max())
+    np.testing.assert_allclose(residual[:3], batched_residual[:3], rtol=1e-9)
+    assert np.all(residual[:3] > 1e-6)  # three vectors are far from enough: the start matters
+    assert np.isnan(residual[3]) and np.isnan(batched_residual[3])
 
 
 def _matrix_operator(matrices):

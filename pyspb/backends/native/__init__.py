@@ -39,7 +39,7 @@ right-preconditioned by one of two exact solves:
    multi-photon resonances and strong |J|, 30-60 on the Kerr bistable side): GMRES turns the
    sweeps, which contract too slowly there, into a fast solver.
 2. for the points whose answer is not accepted after at most :data:`LEVEL_RESTARTS` cycles of
-   it (the Liouvillian's residual, from dense products, or GMRES's own above 100 times the
+   it (the Liouvillian's residual, from the sparse kernels, or GMRES's own above 100 times the
    tolerance; where the vacuum equation's first weight is far off the Liouvillian's scale,
    only after the next pass: :data:`SCALE_MISMATCH`), the exact
    *no-jump inverse* ``S^-1``, ``S = L - J`` (drive and loss, no jumps), applied through the
@@ -52,10 +52,13 @@ Every Krylov vector is a Hermitian matrix (``L`` and the vacuum equation keep He
 the right-hand side is real), so GMRES runs on real vectors of ``d^2`` numbers (the kernels
 read and write them packed), orthogonalised by a compiled modified Gram-Schmidt point by
 point (each Krylov vector read once from memory) with the least-squares problem kept
-triangular by Givens rotations; a point leaves the batch's Krylov cycle as soon as it has
-converged.  The true residual of ``L x`` is checked for every point at the end, with dense
-products independent of the kernels.  A later pass (refined weights) starts from the
-previous pass's solution.
+triangular by Givens rotations.  With the level preconditioner each point's whole GMRES is one
+compiled call (:func:`pyspb.backends.native.krylov.level_gmres`, no Python or GIL between
+iterations); with the no-jump inverse GMRES is batched over points, and a point leaves the
+batch's Krylov cycle as soon as it has converged.  The true residual of ``L x`` is checked
+for every point at the end, from the same sparse kernels as GMRES's operator (the tests check
+them against dense products).  A later pass (refined weights) starts from the previous pass's
+solution.
 
 Accuracy of small numbers: multi-photon populations can be 1e-13 and below while the
 vacuum population is ~1, and g3, g4 need them to full relative accuracy.  So the solve runs
@@ -605,13 +608,13 @@ class _GradedSystem:
 
     def _no_jump_vacuum(self, x: np.ndarray) -> np.ndarray:
         """``(S x)_00 = -i (H x - x H^dagger)_00 = 2 Im (H x)_00`` per point (``x`` Hermitian, ``E_0``
-        real), from row 0 of the graded ``H = diag(E) + c A1 R + c^* R^-1 A1^T``.
+        real), from row 0 of the graded ``H = diag(E) + c A1 R + c^* R^-1 A1^T`` (row 0 of
+        ``A1^T`` is empty: nothing is raised into the vacuum).
         """
-        (ptr, col, val), (ptr_T, col_T, val_T), _ = self.operators
-        row, row_T = slice(ptr[0], ptr[1]), slice(ptr_T[0], ptr_T[1])
+        ptr, col, val = self.operators[0]
+        row = slice(ptr[0], ptr[1])
         Hx = self.diagonal[:, 0] * x[:, 0, 0]
         Hx = Hx + self.drive * np.sum(val[row] * self.r[:, col[row]] * x[:, col[row], 0], axis=1)
-        Hx = Hx + np.conj(self.drive) / self.r[:, 0] * np.sum(val_T[row_T] * x[:, col_T[row_T], 0], axis=1)
         return 2.0 * Hx.imag
 
     def subset(self, keep: np.ndarray) -> _GradedSystem:
@@ -1093,7 +1096,7 @@ def steady_state_excitation_basis(
     sweep_parts = [sweepable[w::sweepers] for w in range(sweepers)]
 
     # the points the sweeps give up go on to the Krylov solver in batches of this size as they
-    # are found, the rest when the sweeps are done
+    # are found (with two workers or more), the rest when the sweeps are done (the_rest)
     batch = _krylov_batch(npts, d, workers)
     pending: list[np.ndarray] = []  # points the sweeps gave up, not yet in a Krylov batch
     krylov_tasks: list[Future] = []
@@ -1107,13 +1110,15 @@ def steady_state_excitation_basis(
             counts["krylov"] += part.size - len(lu_points)
 
     def hand_over(points: np.ndarray, pool: ThreadPoolExecutor | None) -> None:
-        """Queue points for the Krylov solver; with a pool, start batches as soon as they are full."""
+        """Queue points for the Krylov solver; with a pool, start batches as soon as they are full
+        (``pending`` then never holds more than a batch).
+        """
         with lock:
             pending.append(points)
+            if pool is None or sum(waiting.size for waiting in pending) < batch:
+                return
             waiting = np.concatenate(pending)
             full = waiting.size // batch * batch
-            if pool is None or full == 0:
-                return
             pending[:] = [waiting[full:]]
             krylov_tasks.extend(pool.submit(krylov, part) for part in _krylov_parts(waiting[:full], batch))
 
@@ -1122,26 +1127,31 @@ def steady_state_excitation_basis(
         for where, states, converged in gauss_seidel.sweep_steady_states(*args, basis, tolerance, sweep_batch):
             if converged.any():
                 deliver(part[where[converged]], states[converged])
+                with lock:
+                    counts["level_sweeps"] += int(converged.sum())
             if not converged.all():
                 hand_over(part[where[~converged]], pool)
+
+    def the_rest() -> list[np.ndarray]:
+        """The points no Krylov batch has taken yet, in batches sized for them."""
+        rest = np.sort(np.concatenate([unswept, *pending]))
+        return _krylov_parts(rest, _krylov_batch(rest.size, d, workers))
 
     # small matrices: one BLAS thread per worker, workers side by side (BLAS releases the GIL)
     with _blas_controller().limit(limits=1, user_api="blas"):
         if workers == 1 or sweepers == 1:
             for part in sweep_parts:
                 sweep(part, None)
-            _run(krylov, _krylov_parts(np.sort(np.concatenate([unswept, *pending])), batch), workers)
+            _run(krylov, the_rest(), workers)
         else:
             # one pool for both: a worker that is done sweeping starts on the points the other
             # worker's sweeps gave up (a few slowly converging points no longer hold them back)
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 for task in [pool.submit(sweep, part, pool) for part in sweep_parts]:
                     task.result()
-                for part in _krylov_parts(np.sort(np.concatenate([unswept, *pending])), batch):
-                    krylov_tasks.append(pool.submit(krylov, part))
+                krylov_tasks.extend(pool.submit(krylov, part) for part in the_rest())
                 for task in krylov_tasks:
                     task.result()
-        counts["level_sweeps"] += npts - counts["krylov"] - counts["sparse_lu"]
     if "out" not in results:  # no points
         deliver(np.zeros(0, dtype=int), np.zeros((0, d, d), dtype=complex))
     if paths is not None:

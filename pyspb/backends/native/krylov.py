@@ -582,7 +582,7 @@ def givens_rotate(hessenberg, rows, j, rotations, g, limits, finished):  # pragm
     return count
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def level_gmres(
     b,
     start,
@@ -612,6 +612,8 @@ def level_gmres(
     :func:`givens_rotate` until its residual is within ``tolerance |b|`` or ``restart`` vectors,
     the update by :func:`update_solution`; then the residual ``|b - A M^-1 z| / |b|`` measured,
     and another cycle (``max_restarts`` in all) while it is above ``tolerance`` (NaN stops).
+    Divisions by zero give inf or NaN as in NumPy (``error_model="numpy"``), as there: a zero
+    start is scaled by 0, a zero ``b`` gives a NaN residual.
 
     One point at a time: its Krylov vectors (``restart + 1`` of ``d^2`` reals, 2 MB at cutoff 7)
     stay in the core's cache, and a batch of points costs one dispatch and no Python per

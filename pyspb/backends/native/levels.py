@@ -10,8 +10,10 @@ elements sorted by level, and the Liouvillian's fixed parts as sparse matrices::
     (L x)_s = D_s x_s - i xi (X_{s,s-1} x_{s-1} + X_{s,s+1} x_{s+1}) + C_{s,s+2} x_{s+2}
 
 with ``X = X (x) 1 - 1 (x) X`` the drive's commutator (real, fixed), ``C`` the jumps (real,
-fixed) and ``D`` the per-point energies (diagonal).  One sweep is one call of a compiled
-kernel (:func:`sweep_by_lane`, numba, without the GIL) whose cost is the arithmetic alone: no
+fixed) and ``D`` the per-point energies (diagonal).  The sweeps of a batch, and the checks
+after each, until a point finishes, are one call of a compiled kernel
+(:func:`sweep_until_finished`, numba, without the GIL; one sweep: :func:`sweep_by_lane`) whose
+cost is the arithmetic alone: no
 NumPy call per level or block, which is what a single point or a handful of points cost
 before; the products run over the real and imaginary parts of all points of a batch at once
 (vectorised), so that a few dozen points at a time also beat the block layout's BLAS calls on
@@ -39,13 +41,16 @@ from ...model import ExcitationBasis, excitation_basis
 from .gauss_seidel import SweepSlots, _judge
 
 __all__ = [
+    "SCALAR_SLOTS",
     "LevelOperators",
     "LevelSweeps",
     "gather_states",
+    "judge",
     "level_operators",
     "start_slots",
     "sweep_by_lane",
     "sweep_by_slot",
+    "sweep_until_finished",
 ]
 
 #: what the kernel does with an element (:attr:`LevelOperators.kind`)
@@ -200,6 +205,28 @@ def _update(i, K, x, inverse_D, xi, kind, mirror, operators, drive, jump, change
         x[i, n] = new
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sweep(x, inverse_D, xi, starts, kind, mirror, operators, change, norm, terms, by_slot):  # pragma: no cover
+    """One sweep (:func:`sweep_by_lane`); ``by_slot`` (a constant in each kernel that inlines
+    this, so the compiler keeps one kind of product: with a branch between them at run time the
+    products slot by slot ran 1.3-1.5x slower at cutoff 7) chooses :func:`_products_by_slot`.
+    """
+    drive_ptr, drive_col, drive_val, jump_ptr, jump_col, jump_val = operators[:6]
+    lanes = x.view(np.float64)  # (d * d, 2 slots): real and imaginary parts side by side
+    drive = np.empty(lanes.shape[1])
+    jump = np.empty(lanes.shape[1])
+    for s in range(1, starts.size - 1):
+        for i in range(starts[s], starts[s + 1]):
+            if kind[i] != MIRRORED:
+                if by_slot:
+                    _products_by_slot(drive_ptr, drive_col, drive_val, i, lanes, drive)
+                    _products_by_slot(jump_ptr, jump_col, jump_val, i, lanes, jump)
+                else:
+                    _products_by_lane(drive_ptr, drive_col, drive_val, i, lanes, drive)
+                    _products_by_lane(jump_ptr, jump_col, jump_val, i, lanes, jump)
+                _update(i, s // 2, x, inverse_D, xi, kind, mirror, operators, drive, jump, change, norm, terms)
+
+
 @numba.njit(cache=True, nogil=True)
 def sweep_by_lane(x, inverse_D, xi, starts, kind, mirror, operators, change, norm, terms):  # pragma: no cover
     """One forward level sweep of every slot, in place.
@@ -223,35 +250,13 @@ def sweep_by_lane(x, inverse_D, xi, starts, kind, mirror, operators, change, nor
     over the real and imaginary parts of all slots at once (the operators are real), which
     the compiler vectorises; :func:`sweep_by_slot` is the same sweep for up to three slots.
     """
-    drive_ptr, drive_col, drive_val, jump_ptr, jump_col, jump_val = operators[:6]
-    lanes = x.view(np.float64)  # (d * d, 2 slots): real and imaginary parts side by side
-    drive = np.empty(lanes.shape[1])
-    jump = np.empty(lanes.shape[1])
-    for s in range(1, starts.size - 1):
-        for i in range(starts[s], starts[s + 1]):
-            if kind[i] != MIRRORED:
-                _products_by_lane(drive_ptr, drive_col, drive_val, i, lanes, drive)
-                _products_by_lane(jump_ptr, jump_col, jump_val, i, lanes, jump)
-                _update(i, s // 2, x, inverse_D, xi, kind, mirror, operators, drive, jump, change, norm, terms)
+    _sweep(x, inverse_D, xi, starts, kind, mirror, operators, change, norm, terms, False)
 
 
 @numba.njit(cache=True, nogil=True)
 def sweep_by_slot(x, inverse_D, xi, starts, kind, mirror, operators, change, norm, terms):  # pragma: no cover
-    """:func:`sweep_by_lane` with the sparse products slot by slot (:func:`_products_by_slot`).
-
-    Two kernels, not one with a branch: with both products in one kernel the scalar one ran
-    1.3-1.5x slower (cutoff 7, one to three slots).
-    """
-    drive_ptr, drive_col, drive_val, jump_ptr, jump_col, jump_val = operators[:6]
-    lanes = x.view(np.float64)
-    drive = np.empty(lanes.shape[1])
-    jump = np.empty(lanes.shape[1])
-    for s in range(1, starts.size - 1):
-        for i in range(starts[s], starts[s + 1]):
-            if kind[i] != MIRRORED:
-                _products_by_slot(drive_ptr, drive_col, drive_val, i, lanes, drive)
-                _products_by_slot(jump_ptr, jump_col, jump_val, i, lanes, jump)
-                _update(i, s // 2, x, inverse_D, xi, kind, mirror, operators, drive, jump, change, norm, terms)
+    """:func:`sweep_by_lane` with the sparse products slot by slot (:func:`_products_by_slot`)."""
+    _sweep(x, inverse_D, xi, starts, kind, mirror, operators, change, norm, terms, True)
 
 
 #: :func:`pyspb.backends.native.gauss_seidel._judge` compiled
