@@ -10,19 +10,19 @@ elements sorted by level, and the Liouvillian's fixed parts as sparse matrices::
     (L x)_s = D_s x_s - i xi (X_{s,s-1} x_{s-1} + X_{s,s+1} x_{s+1}) + C_{s,s+2} x_{s+2}
 
 with ``X = X (x) 1 - 1 (x) X`` the drive's commutator (real, fixed), ``C`` the jumps (real,
-fixed) and ``D`` the per-point energies (diagonal).  The sweeps of a batch, and the checks
-after each, until a point finishes, are one call of a compiled kernel
+fixed) and ``D`` the per-point energies (diagonal).  A batch's sweeps, each followed by the
+convergence check, run until a point finishes in one call of a compiled kernel
 (:func:`sweep_until_finished`, numba, without the GIL; one sweep: :func:`sweep_by_lane`) whose
-cost is the arithmetic alone: no
-NumPy call per level or block, which is what a single point or a handful of points cost
-before; the products run over the real and imaginary parts of all points of a batch at once
-(vectorised), so that a few dozen points at a time also beat the block layout's BLAS calls on
-large grids.  For up to three points :func:`sweep_by_slot` takes the products point by point
-with scalar sums (cutoff 7, one point: ~100 us per sweep against ~150 us).  Points start and
-leave through compiled kernels too (:func:`start_slots`, :func:`gather_states`).  This module
-imports numba: :mod:`pyspb.backends.native.gauss_seidel` imports it at the first sweep, not
-with pyspb.  As the block sweeps do, it computes the upper triangle of ``x`` (and every
-population block ``(K, K)`` whole) and mirrors the rest, ``x_lk = conj(x_kl)``.
+cost is the arithmetic alone: no NumPy call per level or block, which is what a single point
+or a handful of points cost before; the products run over the real and imaginary parts of all
+points of a batch at once (vectorised), so that a few dozen points at a time also beat the
+block layout's BLAS calls on large grids.  For up to three points :func:`sweep_by_slot` takes
+the products point by point with scalar sums (cutoff 7, one point: ~100 us per sweep against
+~150 us).  Points start and leave through compiled kernels too (:func:`start_slots`,
+:func:`gather_states`).  This module imports numba:
+:mod:`pyspb.backends.native.gauss_seidel` imports it at the first sweep, not with pyspb.  As
+the block sweeps do, it computes the upper triangle of ``x`` (and every population block
+``(K, K)`` whole) and mirrors the rest, ``x_lk = conj(x_kl)``.
 :class:`LevelSweeps` performs the same iteration as the block sweeps (same updates in the
 same order, same convergence measure);
 :func:`pyspb.backends.native.gauss_seidel.sweep_steady_states` uses it up to
