@@ -523,7 +523,7 @@ class _GradedSystem:
         from . import krylov
 
         out = np.empty((self.npts, self.dim**2))
-        args = (self.vacuum_row, self.drive, self.r, self.diagonal, self.gamma_flat, self.row_offset)
+        args = (*self.point_data(), self.row_offset)
         krylov.graded_liouvillian(np.ascontiguousarray(x), *args, *self.operators, full, out)
         return out
 

@@ -11,6 +11,8 @@
   Krylov vector.
 * :func:`givens_rotate`: the Givens rotations keeping GMRES's least-squares problem triangular.
 * :func:`update_solution`: GMRES's update of the solution from its least-squares problem.
+* :func:`level_gmres`: the whole restarted GMRES with the level preconditioner, point after point
+  (the kernels above, no Python between iterations).
 
 Sparse products: in the excitation basis the jump operators ``A1``, ``A2`` (the cw and ccw
 annihilators) are real and sparse (``nnz(A) = 224`` at cutoff 7, ``550`` at cutoff 10, against
@@ -27,7 +29,8 @@ that layout, so no packing pass is needed per iteration.
 
 Gram-Schmidt: the Krylov vectors of a point (``d^2`` reals each, up to 61 of them: 7 MB at
 cutoff 10) are read at every iteration, so orthogonalisation is limited by memory traffic
-(:mod:`pyspb.backends.native` sizes its batches so that those of the batches running side by
+(:func:`level_gmres` keeps one point's at a time; for the batched GMRES of the no-jump inverse
+:mod:`pyspb.backends.native` sizes its batches so that those of the batches running side by
 side stay in the last-level cache).  Classical
 Gram-Schmidt twice reads them four times per iteration (measured at cutoff 7, 31 vectors: one
 classical pass as two BLAS matrix-vector products already took 1.4x the time of the modified
@@ -50,6 +53,7 @@ __all__ = [
     "graded_jumps",
     "graded_liouvillian",
     "graded_remainder",
+    "level_gmres",
     "level_preconditioned",
     "level_solve",
     "orthogonalize",
